@@ -1,0 +1,520 @@
+//! The znode tree: the replicated state machine of zkd.
+//!
+//! [`DataTree::apply`] takes one committed [`Txn`] and its zxid and returns the reply,
+//! the watch triggers and what storage must persist. The read functions in `read.rs`
+//! answer getData/getChildren/exists/getACL/... from the same tree.
+//!
+//! # Rules this module keeps
+//!
+//! * **Pure.** No I/O, clocks, threads or randomness. Time comes from the txn (the
+//!   leader's wall clock), session ids are allocated from state, so applying the same
+//!   log to the same starting tree gives the same tree, replies and triggers on every
+//!   replica.
+//! * **Deterministic.** No HashMap iteration order reaches a result: nodes are looked
+//!   up in a HashMap (fast) but never enumerated through it; children, sessions,
+//!   ephemerals, containers and TTL sets are BTree collections, and whole-tree walks
+//!   ([`DataTree::iter_nodes`]) go depth first through the sorted children.
+//! * **Validation at apply.** Every error ZooKeeper's PrepRequestProcessor would return
+//!   is decided here, against the tree as it is at this log position, in ZooKeeper's
+//!   precedence order (see `apply.rs`). Every txn consumes its zxid, failed ones too
+//!   (ZooKeeper logs an ErrorTxn), so `last_zxid() == zxid` after any apply.
+//! * **Cheap writes.** A create/setData touches only the node and its parent. A multi
+//!   applies its sub-ops to the real tree while recording an undo log and rolls back
+//!   on the first failure, so a later sub-op sees the earlier ones (create a parent
+//!   and its child in one multi) and a failed multi leaves the tree exactly as it was.
+
+mod acl;
+mod apply;
+mod multi;
+mod node;
+mod path;
+mod read;
+mod session;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use jute::{perms, Acl, Id, StatPersisted};
+
+pub use acl::{check_perm, digest_valid, fixup_acl, ip_matches, ip_valid, mask_digest_ids};
+pub use node::{NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
+pub use path::{ancestors, is_special, validate_path};
+pub use session::SessionInfo;
+
+use acl::AclCache;
+
+/// Static configuration of the tree (identical on every replica).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeConfig {
+    /// `zookeeper.extendedTypesEnabled`: allow TTL nodes.
+    pub extended_types_enabled: bool,
+    /// Unused by apply: the server turns a matching digest into a `super` auth id.
+    pub super_digest: Option<String>,
+}
+
+/// The outcome of applying one txn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub zxid: i64,
+    pub reply: Reply,
+    /// Watch triggers in the order ZooKeeper fires them.
+    pub triggers: Vec<Trigger>,
+    /// What storage must persist (each entry once, in first-touch order).
+    pub dirty: Vec<Dirty>,
+    /// Set when a session was closed (the server closes its sockets).
+    pub closed_session: Option<i64>,
+}
+
+/// The reply part of [`Applied`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Reply to a client request: err (0 = ok) and, when err == 0, the encoded response
+    /// body (may be empty). A failed multi has err 0 and a MultiResponse body carrying
+    /// the per-op errors (ZooKeeper semantics).
+    Response {
+        err: i32,
+        body: Bytes,
+    },
+    SessionCreated {
+        session_id: i64,
+        timeout_ms: i32,
+    },
+    SessionClosed,
+    Reaped,
+}
+
+/// One watch trigger: `event_type` (a `jute::event` value) on `path`. `acl` is the ACL
+/// a watcher needs READ on to be told (the node's, or the parent's for
+/// NodeChildrenChanged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub path: String,
+    pub event_type: i32,
+    pub acl: Arc<Vec<Acl>>,
+}
+
+/// Something storage must write after a txn.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Dirty {
+    /// Re-read this node from the tree; `None` there means it was deleted.
+    Node(String),
+    /// Re-read this session (`None` = closed); `next_session_id` may have changed too.
+    Session(i64),
+}
+
+/// Reverse of one primitive mutation, recorded while a multi runs.
+#[derive(Debug, Clone)]
+pub(crate) enum Undo {
+    Inserted(String),
+    Removed(String, Znode),
+    Stat(String, StatPersisted),
+    Data(String, Option<Bytes>),
+    Acl(String, Arc<Vec<Acl>>),
+    ChildAdded(String, String),
+    ChildRemoved(String, String),
+}
+
+/// Triggers and dirty entries produced while applying.
+#[derive(Default)]
+pub(crate) struct Effects {
+    pub(crate) triggers: Vec<Trigger>,
+    dirty: Vec<Dirty>,
+    seen: BTreeSet<Dirty>,
+}
+
+impl Effects {
+    pub(crate) fn trigger(&mut self, path: &str, event_type: i32, acl: &Arc<Vec<Acl>>) {
+        self.triggers.push(Trigger {
+            path: path.to_string(),
+            event_type,
+            acl: Arc::clone(acl),
+        });
+    }
+
+    pub(crate) fn dirty(&mut self, d: Dirty) {
+        if self.seen.insert(d.clone()) {
+            self.dirty.push(d);
+        }
+    }
+
+    pub(crate) fn dirty_node(&mut self, path: &str) {
+        self.dirty(Dirty::Node(path.to_string()));
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.triggers.clear();
+        self.dirty.clear();
+        self.seen.clear();
+    }
+}
+
+/// The znode tree plus the replicated session table.
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    config: TreeConfig,
+    /// Full path -> node. Looked up, never iterated for results.
+    nodes: HashMap<String, Znode>,
+    sessions: BTreeMap<i64, SessionInfo>,
+    /// Session -> paths of its plain ephemerals.
+    ephemerals: BTreeMap<i64, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    acl_cache: AclCache,
+    last_zxid: i64,
+    next_session_id: i64,
+    /// Sum of Java path length + data length over all nodes (ZooKeeper's
+    /// approximateDataSize).
+    data_size: u64,
+    /// Present while a multi runs.
+    undo: Option<Vec<Undo>>,
+}
+
+fn open_acl() -> Vec<Acl> {
+    vec![Acl {
+        perms: perms::ALL,
+        id: Id {
+            scheme: "world".into(),
+            id: "anyone".into(),
+        },
+    }]
+}
+
+fn read_acl() -> Vec<Acl> {
+    vec![Acl {
+        perms: perms::READ,
+        id: Id {
+            scheme: "world".into(),
+            id: "anyone".into(),
+        },
+    }]
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` (open ACL) and
+    /// `/zookeeper/config` (READ_ACL_UNSAFE), empty data, zero stats, except that
+    /// `/zookeeper/config` has aversion -1 as in ZooKeeper (it gets its ACL through
+    /// `setACL(path, acl, -1)`, which stores the version argument).
+    pub fn new(config: TreeConfig) -> Self {
+        let mut t = DataTree::empty(config);
+        t.add_system_nodes();
+        t
+    }
+
+    fn empty(config: TreeConfig) -> Self {
+        DataTree {
+            config,
+            nodes: HashMap::new(),
+            sessions: BTreeMap::new(),
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            acl_cache: AclCache::default(),
+            last_zxid: 0,
+            next_session_id: 0,
+            data_size: 0,
+            undo: None,
+        }
+    }
+
+    /// Add whichever of the four system nodes is missing.
+    fn add_system_nodes(&mut self) {
+        for p in path::SPECIAL_PATHS {
+            if self.nodes.contains_key(p) {
+                continue;
+            }
+            let mut stat = StatPersisted::default();
+            let acl = if p == "/zookeeper/config" {
+                stat.aversion = -1;
+                read_acl()
+            } else {
+                open_acl()
+            };
+            let acl = self.acl_cache.intern(acl);
+            self.raw_insert(p.to_string(), Znode::new(Some(Bytes::new()), acl, stat));
+            if let Some((parent, name)) = path::split(p).filter(|_| p != "/") {
+                if let Some(n) = self.nodes.get_mut(parent) {
+                    n.children.insert(name.to_string());
+                }
+            }
+        }
+    }
+
+    /// Rebuild a tree from persisted parts. Children sets are rebuilt from the paths
+    /// (any children in the given nodes are ignored); nodes whose parent is missing are
+    /// dropped; missing system nodes are added; identical ACL lists are shared again.
+    pub fn from_parts(
+        config: TreeConfig,
+        nodes: impl Iterator<Item = (String, Znode)>,
+        sessions: impl Iterator<Item = (i64, SessionInfo)>,
+        last_zxid: i64,
+        next_session_id: i64,
+    ) -> Self {
+        let mut t = DataTree::empty(config);
+        // Sorted, so a parent (a strict prefix) comes before its descendants.
+        let sorted: BTreeMap<String, Znode> = nodes.collect();
+        if !sorted.contains_key("/") {
+            t.add_system_nodes();
+        }
+        for (p, mut node) in sorted {
+            let link = if p == "/" {
+                None
+            } else {
+                match path::split(&p) {
+                    Some((parent, name)) if !name.is_empty() && t.nodes.contains_key(parent) => {
+                        Some((parent.to_string(), name.to_string()))
+                    }
+                    _ => continue,
+                }
+            };
+            node.children = t.raw_remove(&p).map(|e| e.children).unwrap_or_default();
+            node.acl = t.acl_cache.intern(node.acl.as_ref().clone());
+            t.raw_insert(p, node);
+            if let Some((parent, name)) = link {
+                if let Some(n) = t.nodes.get_mut(&parent) {
+                    n.children.insert(name);
+                }
+            }
+        }
+        t.add_system_nodes();
+        t.sessions = sessions.collect();
+        t.last_zxid = last_zxid;
+        t.next_session_id = next_session_id;
+        t
+    }
+
+    pub fn config(&self) -> &TreeConfig {
+        &self.config
+    }
+
+    /// The zxid of the last applied txn.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// The id the next CreateSession will take (0 = not seeded yet).
+    pub fn next_session_id(&self) -> i64 {
+        self.next_session_id
+    }
+
+    /// Number of znodes including `/` and the three `/zookeeper` nodes (fresh tree: 4).
+    /// ZooKeeper's `zk_znode_count` also counts its `""` alias of the root (fresh: 5).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// ZooKeeper's approximateDataSize: sum of path length (UTF-16 units) + data length.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// A node by path. `""` is ZooKeeper's alias of the root.
+    pub fn get(&self, path: &str) -> Option<&Znode> {
+        self.nodes.get(if path.is_empty() { "/" } else { path })
+    }
+
+    /// Every node, depth first from `/` with children in sorted order (deterministic).
+    pub fn iter_nodes(&self) -> impl Iterator<Item = (&str, &Znode)> {
+        let mut stack = vec!["/".to_string()];
+        std::iter::from_fn(move || {
+            let p = stack.pop()?;
+            let (k, n) = self.nodes.get_key_value(&p)?;
+            for c in n.children.iter().rev() {
+                stack.push(if p == "/" {
+                    format!("/{c}")
+                } else {
+                    format!("{p}/{c}")
+                });
+            }
+            Some((k.as_str(), n))
+        })
+    }
+
+    /// Paths that would qualify for reaping at `now_ms`, sorted: containers with no
+    /// children whose stored cversion > 0 (they once had a child), and TTL nodes with no
+    /// children not modified for longer than their TTL.
+    pub fn reap_candidates(&self, now_ms: i64) -> Vec<String> {
+        let mut out: BTreeSet<&String> = BTreeSet::new();
+        for p in self.containers.iter().chain(self.ttls.iter()) {
+            if self.nodes.get(p).is_some_and(|n| reapable(n, now_ms)) {
+                out.insert(p);
+            }
+        }
+        out.into_iter().cloned().collect()
+    }
+
+    // ---- primitive mutations (the only code that changes `nodes`) ----
+
+    fn record(&mut self, u: Undo) {
+        if let Some(log) = self.undo.as_mut() {
+            log.push(u);
+        }
+    }
+
+    fn node_size(path: &str, node: &Znode) -> u64 {
+        path::java_len(path) + node.data.as_ref().map_or(0, |d| d.len() as u64)
+    }
+
+    /// Insert a node and index it; does not touch the parent's children.
+    fn raw_insert(&mut self, path: String, node: Znode) {
+        self.data_size += Self::node_size(&path, &node);
+        match node.kind() {
+            NodeKind::Container => {
+                self.containers.insert(path.clone());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(path.clone());
+            }
+            NodeKind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(path.clone());
+            }
+            NodeKind::Persistent => {}
+        }
+        self.nodes.insert(path, node);
+    }
+
+    /// Remove a node and unindex it; does not touch the parent's children.
+    fn raw_remove(&mut self, path: &str) -> Option<Znode> {
+        let node = self.nodes.remove(path)?;
+        self.data_size = self.data_size.saturating_sub(Self::node_size(path, &node));
+        match node.kind() {
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            NodeKind::Ephemeral(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            NodeKind::Persistent => {}
+        }
+        Some(node)
+    }
+
+    fn insert_node(&mut self, path: String, node: Znode) {
+        self.record(Undo::Inserted(path.clone()));
+        self.raw_insert(path, node);
+    }
+
+    fn remove_node(&mut self, path: &str) -> Option<Znode> {
+        let node = self.raw_remove(path)?;
+        if self.undo.is_some() {
+            self.record(Undo::Removed(path.to_string(), node.clone()));
+        } else {
+            self.acl_cache.released();
+        }
+        Some(node)
+    }
+
+    fn add_child(&mut self, parent: &str, name: &str) {
+        if let Some(n) = self.nodes.get_mut(parent) {
+            if n.children.insert(name.to_string()) {
+                self.record(Undo::ChildAdded(parent.to_string(), name.to_string()));
+            }
+        }
+    }
+
+    fn remove_child(&mut self, parent: &str, name: &str) {
+        if let Some(n) = self.nodes.get_mut(parent) {
+            if n.children.remove(name) {
+                self.record(Undo::ChildRemoved(parent.to_string(), name.to_string()));
+            }
+        }
+    }
+
+    fn modify_stat(&mut self, path: &str, f: impl FnOnce(&mut StatPersisted)) {
+        if let Some(n) = self.nodes.get_mut(path) {
+            let old = n.stat.clone();
+            f(&mut n.stat);
+            self.record(Undo::Stat(path.to_string(), old));
+        }
+    }
+
+    fn replace_data(&mut self, path: &str, data: Option<Bytes>) {
+        if let Some(n) = self.nodes.get_mut(path) {
+            let new_len = data.as_ref().map_or(0, |d| d.len() as u64);
+            let old = std::mem::replace(&mut n.data, data);
+            let old_len = old.as_ref().map_or(0, |d| d.len() as u64);
+            self.data_size = (self.data_size + new_len).saturating_sub(old_len);
+            self.record(Undo::Data(path.to_string(), old));
+        }
+    }
+
+    fn replace_acl(&mut self, path: &str, acl: Arc<Vec<Acl>>) {
+        if let Some(n) = self.nodes.get_mut(path) {
+            let old = std::mem::replace(&mut n.acl, acl);
+            if self.undo.is_some() {
+                self.record(Undo::Acl(path.to_string(), old));
+            } else {
+                drop(old);
+                self.acl_cache.released();
+            }
+        }
+    }
+
+    /// Intern an ACL list, reusing `hint` (usually the parent's) when equal.
+    fn share_acl(&mut self, acl: Vec<Acl>, hint: &Arc<Vec<Acl>>) -> Arc<Vec<Acl>> {
+        if hint.as_slice() == acl.as_slice() {
+            Arc::clone(hint)
+        } else {
+            self.acl_cache.intern(acl)
+        }
+    }
+
+    /// Undo everything recorded since the multi started (in reverse order).
+    fn rollback(&mut self, log: Vec<Undo>) {
+        debug_assert!(self.undo.is_none());
+        for u in log.into_iter().rev() {
+            match u {
+                Undo::Inserted(p) => {
+                    self.raw_remove(&p);
+                }
+                Undo::Removed(p, n) => self.raw_insert(p, n),
+                Undo::Stat(p, s) => {
+                    if let Some(n) = self.nodes.get_mut(&p) {
+                        n.stat = s;
+                    }
+                }
+                Undo::Data(p, d) => self.replace_data(&p, d),
+                Undo::Acl(p, a) => {
+                    if let Some(n) = self.nodes.get_mut(&p) {
+                        n.acl = a;
+                    }
+                }
+                Undo::ChildAdded(p, c) => {
+                    if let Some(n) = self.nodes.get_mut(&p) {
+                        n.children.remove(&c);
+                    }
+                }
+                Undo::ChildRemoved(p, c) => {
+                    if let Some(n) = self.nodes.get_mut(&p) {
+                        n.children.insert(c);
+                    }
+                }
+            }
+        }
+        self.acl_cache.released();
+    }
+}
+
+/// Container: no children and once had one. TTL: no children and not modified for
+/// longer than the TTL.
+fn reapable(n: &Znode, now_ms: i64) -> bool {
+    if !n.children.is_empty() {
+        return false;
+    }
+    match n.kind() {
+        NodeKind::Container => n.stat.cversion > 0,
+        NodeKind::Ttl(ttl) => ttl != 0 && now_ms.saturating_sub(n.stat.mtime) > ttl,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;
