@@ -1,0 +1,301 @@
+//! `zoo.cfg` parsing with ZooKeeper's keys and defaults.
+//!
+//! Operators arrive with a `zoo.cfg` they have run for years, so zkd reads the same
+//! file format (Java properties: `key=value`, `#` or `!` comments) and the same keys.
+//! ZooKeeper turns every key it does not know into a `zookeeper.<key>` system property;
+//! operators rely on that for settings such as the super digest, so the handful of such
+//! properties zkd honours are accepted with or without the `zookeeper.` prefix. Keys zkd
+//! does not use are reported once and otherwise ignored, never fatal.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// ZooKeeper's default `jute.maxbuffer`: the largest frame and znode payload.
+pub const DEFAULT_MAX_BUFFER: usize = 0xfffff;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tick_time: Duration,
+    pub data_dir: PathBuf,
+    /// ZooKeeper's separate txn-log directory; zkd keeps its Raft log beside the state,
+    /// so this only matters for reporting (`conf`, `dirs`).
+    pub data_log_dir: Option<PathBuf>,
+    pub client_port: u16,
+    pub client_port_address: IpAddr,
+    /// Per-IP connection limit; 0 = unlimited.
+    pub max_client_cnxns: usize,
+    pub min_session_timeout: Option<Duration>,
+    pub max_session_timeout: Option<Duration>,
+    pub max_buffer: usize,
+    pub four_letter_whitelist: Vec<String>,
+    pub extended_types_enabled: bool,
+    /// `super:<base64 sha1>`: a digest id that bypasses every ACL.
+    pub super_digest: Option<String>,
+    pub container_check_interval: Duration,
+    /// Max container/TTL deletions per minute (ZooKeeper's `znode.container.maxPerMinute`).
+    pub container_max_per_minute: usize,
+    /// Raft log entries between state snapshots (ZooKeeper's `snapCount`).
+    pub snap_count: u64,
+    pub autopurge_snap_retain_count: u32,
+    pub autopurge_purge_interval: u32,
+    pub readonly_mode_enabled: bool,
+    pub admin_enable_server: bool,
+    pub server_id: u64,
+    /// Keys present in the file that zkd does not act on.
+    pub ignored_keys: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tick_time: Duration::from_millis(2000),
+            data_dir: PathBuf::from("zkd-data"),
+            data_log_dir: None,
+            client_port: 2181,
+            client_port_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            max_client_cnxns: 60,
+            min_session_timeout: None,
+            max_session_timeout: None,
+            max_buffer: DEFAULT_MAX_BUFFER,
+            four_letter_whitelist: vec!["srvr".to_string()],
+            extended_types_enabled: false,
+            super_digest: None,
+            container_check_interval: Duration::from_secs(60),
+            container_max_per_minute: 10_000,
+            snap_count: 100_000,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval: 0,
+            readonly_mode_enabled: false,
+            admin_enable_server: true,
+            server_id: 1,
+            ignored_keys: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        Config::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        for (key, value) in parse_properties(text) {
+            cfg.set(&key, &value)?;
+        }
+        Ok(cfg)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let bad = |what: &str| ConfigError(format!("invalid value for {key}: {value:?} ({what})"));
+        let num = |v: &str| v.trim().parse::<u64>().map_err(|_| bad("expected a number"));
+        let flag = |v: &str| match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Ok(true),
+            "false" | "no" | "0" => Ok(false),
+            _ => Err(bad("expected true or false")),
+        };
+        let optional_ms = |v: &str| -> Result<Option<Duration>, ConfigError> {
+            let n: i64 = v.trim().parse().map_err(|_| bad("expected a number"))?;
+            Ok((n > 0).then(|| Duration::from_millis(n as u64)))
+        };
+        // ZooKeeper maps unknown keys to `zookeeper.<key>` properties; accept both spellings.
+        let key = key.strip_prefix("zookeeper.").unwrap_or(key);
+        match key {
+            "tickTime" => self.tick_time = Duration::from_millis(num(value)?.max(1)),
+            "dataDir" => self.data_dir = PathBuf::from(value.trim()),
+            "dataLogDir" => self.data_log_dir = Some(PathBuf::from(value.trim())),
+            "clientPort" => {
+                self.client_port = u16::try_from(num(value)?).map_err(|_| bad("port"))?
+            }
+            "clientPortAddress" => {
+                self.client_port_address = value.trim().parse().map_err(|_| bad("address"))?
+            }
+            "maxClientCnxns" => self.max_client_cnxns = num(value)? as usize,
+            "minSessionTimeout" => self.min_session_timeout = optional_ms(value)?,
+            "maxSessionTimeout" => self.max_session_timeout = optional_ms(value)?,
+            "jute.maxbuffer" => self.max_buffer = num(value)?.clamp(1024, 1 << 30) as usize,
+            "4lw.commands.whitelist" => {
+                self.four_letter_whitelist = value
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
+            "extendedTypesEnabled" => self.extended_types_enabled = flag(value)?,
+            "DigestAuthenticationProvider.superDigest" => {
+                self.super_digest = Some(value.trim().to_string())
+            }
+            "znode.container.checkIntervalMs" => {
+                self.container_check_interval = Duration::from_millis(num(value)?.max(10))
+            }
+            "znode.container.maxPerMinute" => self.container_max_per_minute = num(value)? as usize,
+            "snapCount" => self.snap_count = num(value)?.max(2),
+            "autopurge.snapRetainCount" => self.autopurge_snap_retain_count = num(value)? as u32,
+            "autopurge.purgeInterval" => self.autopurge_purge_interval = num(value)? as u32,
+            "readonlymode.enabled" => self.readonly_mode_enabled = flag(value)?,
+            "admin.enableServer" => self.admin_enable_server = flag(value)?,
+            _ => self.ignored_keys.push(key.to_string()),
+        }
+        Ok(())
+    }
+
+    pub fn client_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.client_port_address, self.client_port)
+    }
+
+    pub fn min_session_timeout(&self) -> Duration {
+        self.min_session_timeout.unwrap_or(self.tick_time * 2)
+    }
+
+    pub fn max_session_timeout(&self) -> Duration {
+        self.max_session_timeout.unwrap_or(self.tick_time * 20)
+    }
+
+    /// Clamp a client's requested session timeout the way ZooKeeper does.
+    pub fn negotiate_timeout(&self, requested_ms: i32) -> i32 {
+        let min = self.min_session_timeout().as_millis() as i64;
+        let max = self.max_session_timeout().as_millis() as i64;
+        (requested_ms as i64).clamp(min, max.max(min)) as i32
+    }
+
+    /// Whether a four-letter word may run. `srvr` is always allowed, as in ZooKeeper,
+    /// and so is `isro` when read-only mode is enabled.
+    pub fn four_letter_allowed(&self, word: &str) -> bool {
+        word == "srvr"
+            || (word == "isro" && self.readonly_mode_enabled)
+            || self
+                .four_letter_whitelist
+                .iter()
+                .any(|w| w == "*" || w == word)
+    }
+
+    /// `key=value` lines as the `conf` four-letter word prints them.
+    pub fn conf_lines(&self) -> Vec<(String, String)> {
+        let data_dir = self.data_dir.display().to_string();
+        let log_dir = self
+            .data_log_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| data_dir.clone());
+        vec![
+            ("clientPort".into(), self.client_port.to_string()),
+            ("secureClientPort".into(), "-1".into()),
+            ("dataDir".into(), data_dir),
+            ("dataDirSize".into(), dir_size(&self.data_dir).to_string()),
+            ("dataLogDir".into(), log_dir),
+            ("dataLogSize".into(), dir_size(&self.data_dir).to_string()),
+            ("tickTime".into(), self.tick_time.as_millis().to_string()),
+            ("maxClientCnxns".into(), self.max_client_cnxns.to_string()),
+            (
+                "minSessionTimeout".into(),
+                self.min_session_timeout().as_millis().to_string(),
+            ),
+            (
+                "maxSessionTimeout".into(),
+                self.max_session_timeout().as_millis().to_string(),
+            ),
+            ("clientPortListenBacklog".into(), "-1".into()),
+            ("serverId".into(), "0".into()),
+        ]
+    }
+}
+
+/// Bytes used by the files below `dir` (for `conf` and `dirs`).
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Java-properties-style `key=value` (or `key: value`) lines; later keys win.
+fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let split = line.find(['=', ':']).unwrap_or(line.len());
+        let key = line[..split].trim();
+        let value = line.get(split + 1..).unwrap_or("").trim();
+        if !key.is_empty() {
+            out.insert(key.to_string(), value.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_zookeeper_sample() {
+        let cfg = Config::parse(
+            "# sample\ntickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/zk\nclientPort=2191\n\
+             4lw.commands.whitelist=ruok, srvr ,mntr\nzookeeper.extendedTypesEnabled=true\n\
+             DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.tick_time, Duration::from_millis(2000));
+        assert_eq!(cfg.client_port, 2191);
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/zk"));
+        assert!(cfg.extended_types_enabled);
+        assert_eq!(
+            cfg.super_digest.as_deref(),
+            Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
+        );
+        assert!(cfg.four_letter_allowed("mntr"));
+        assert!(!cfg.four_letter_allowed("dump"));
+        assert_eq!(cfg.ignored_keys, vec!["initLimit", "syncLimit"]);
+    }
+
+    #[test]
+    fn default_whitelist_is_srvr_only() {
+        let cfg = Config::default();
+        assert!(cfg.four_letter_allowed("srvr"));
+        assert!(!cfg.four_letter_allowed("ruok"));
+    }
+
+    #[test]
+    fn timeouts_clamp_to_tick_multiples() {
+        let cfg = Config::parse("tickTime=2000").unwrap();
+        assert_eq!(cfg.negotiate_timeout(1000), 4000);
+        assert_eq!(cfg.negotiate_timeout(10_000), 10_000);
+        assert_eq!(cfg.negotiate_timeout(100_000), 40_000);
+        let cfg = Config::parse("tickTime=2000\nminSessionTimeout=1000\nmaxSessionTimeout=60000")
+            .unwrap();
+        assert_eq!(cfg.negotiate_timeout(1000), 1000);
+        assert_eq!(cfg.negotiate_timeout(100_000), 60_000);
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_panics() {
+        assert!(Config::parse("clientPort=abc").is_err());
+        assert!(Config::parse("clientPort=70000").is_err());
+        assert!(Config::parse("extendedTypesEnabled=maybe").is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Atomic broadcast: every state change becomes a Raft log entry before it touches the tree.
+//!
+//! zkd uses openraft for ordering and durability. A standalone server is a single-voter
+//! cluster that zkd initialises on first start, so the write path is the same code an
+//! ensemble runs: propose → append (group-committed fsync) → commit → apply on every
+//! replica in log order.
+//!
+//! * [`log_store`]: the Raft log in fjall, with a flusher thread that makes many appended
+//!   entries durable with one fdatasync and only then tells openraft they are on disk.
+//! * [`state_machine`]: applies committed entries to the in-memory [`DataTree`], persists
+//!   what changed, and hands each result to an [`ApplySink`] (the server) while the tree is
+//!   still locked, so watch events are queued before anyone can read the new state.
+//! * [`network`]: the peer transport (none is needed by a single voter).
+//!
+//! zxid = `zxid_base` + log index. Log indexes only grow, across restarts and leader
+//! changes, so zxids are strictly increasing forever; the base lets an import from
+//! Apache ZooKeeper continue above its zxids.
+
+pub mod log_store;
+pub mod network;
+pub mod snapshot;
+pub mod state_machine;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+
+use openraft::impls::BasicNode;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::storage::{io_err, Storage};
+use crate::tree::{Applied, DataTree};
+use crate::txn::Txn;
+
+pub use state_machine::StateMachine;
+
+/// A txn plus the token of the request waiting for it on the member that proposed it.
+/// Apply ignores `origin`; the server uses it to route the result back to the connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub origin: u64,
+    pub txn: Txn,
+}
+
+impl std::fmt::Display for Proposal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "proposal(origin={}, session={:#x})", self.origin, self.txn.session_id)
+    }
+}
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = Proposal,
+        R = (),
+        Node = BasicNode,
+);
+
+pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
+pub type LogId = openraft::type_config::alias::LogIdOf<TypeConfig>;
+pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
+pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
+pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
+
+/// Receives every applied txn. Called with the tree write-locked: whatever the sink
+/// queues to connections is ordered before any later read of the new state and before
+/// the proposer's own reply.
+pub trait ApplySink: Send + Sync + 'static {
+    fn applied(&self, tree: &DataTree, origin: u64, applied: Applied);
+}
+
+pub fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(io_err)
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> io::Result<T> {
+    postcard::from_bytes(bytes).map_err(io_err)
+}
+
+/// Tunables that come from zoo.cfg.
+pub struct ConsensusConfig {
+    pub node_id: u64,
+    pub snap_count: u64,
+}
+
+/// Build the Raft node over `storage`, initialising a single-voter cluster on first start.
+pub async fn start(
+    cfg: &ConsensusConfig,
+    storage: Storage,
+    tree: Arc<RwLock<DataTree>>,
+    sink: Arc<dyn ApplySink>,
+) -> io::Result<Raft> {
+    let raft_config = openraft::Config {
+        cluster_name: "zkd".to_string(),
+        heartbeat_interval: 100,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snap_count),
+        max_in_snapshot_log_to_keep: 1000,
+        purge_batch_size: 256,
+        install_snapshot_timeout: 60_000,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(io_err)?;
+    let log_store = log_store::LogStore::open(storage.clone())?;
+    let state_machine = StateMachine::open(storage, tree, sink)?;
+    let raft = Raft::new(
+        cfg.node_id,
+        Arc::new(raft_config),
+        network::Network,
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(io_err)?;
+    if !raft.is_initialized().await.map_err(io_err)? {
+        let mut members = BTreeMap::new();
+        members.insert(cfg.node_id, BasicNode::new("127.0.0.1:0"));
+        raft.initialize(members).await.map_err(io_err)?;
+    }
+    Ok(raft)
+}

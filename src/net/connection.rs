@@ -1,0 +1,203 @@
+//! One client connection: handshake, then the read loop and a writer task.
+//!
+//! The reader decodes frames and feeds the session's [`Dispatcher`]; everything bound
+//! for the client (replies, watch events queued by the state machine, the final close)
+//! goes through one outbound queue drained by the writer task, so the order in which
+//! things are queued is the order the client sees them. The writer coalesces whatever is
+//! queued into one socket write.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use jute::Record;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{Frame, FrameCodec};
+use crate::admin;
+use crate::server::dispatcher::{Dispatcher, Flow};
+use crate::server::registry::{ConnHandle, Outbound};
+use crate::server::{record_frame, Server};
+use crate::session::{generate_password, password_matches};
+use crate::tree::Reply;
+use crate::txn::TxnKind;
+
+pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let mut frames = FramedRead::new(rd, FrameCodec::new(server.config.max_buffer));
+    let first = match frames.next().await {
+        Some(Ok(frame)) => frame,
+        Some(Err(e)) => {
+            tracing::warn!(%peer, "closing connection: {e}");
+            return;
+        }
+        None => return,
+    };
+    let packet = match first {
+        Frame::FourLetter(word) => {
+            admin::serve_four_letter(&server, word, wr).await;
+            return;
+        }
+        Frame::Packet(p) => p,
+    };
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let conn = Arc::new(ConnHandle::new(server.next_conn_id(), peer, tx));
+    let done = CancellationToken::new();
+    let writer = tokio::spawn(write_loop(wr, rx, done.clone()));
+
+    if handshake(&server, &conn, &packet).await {
+        server.connections.insert(conn.clone());
+        read_loop(&server, &conn, &mut frames, &done).await;
+        server.connections.remove(conn.id);
+        server.watches.lock().remove_connection(conn.id);
+    }
+    conn.close();
+    let _ = writer.await;
+}
+
+/// ConnectRequest → ConnectResponse. Returns false when the connection must close.
+async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) -> bool {
+    let peer = conn.peer;
+    let req = match jute::ConnectRequest::decode(packet) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(%peer, "malformed connect request: {e}; closing");
+            return false;
+        }
+    };
+    let last_zxid = server.last_zxid();
+    if req.last_zxid_seen > last_zxid {
+        // The client has seen a newer state than ours; it must try another server.
+        tracing::info!(%peer, "refusing client: its zxid {:#x} is ahead of ours {last_zxid:#x}", req.last_zxid_seen);
+        return false;
+    }
+    let timeout = server.config.negotiate_timeout(req.time_out);
+    let read_only = req.read_only.map(|_| false);
+    let session_id = if req.session_id == 0 {
+        let rx = match server
+            .propose(conn.id, 0, 0, Vec::new(), TxnKind::CreateSession { timeout_ms: timeout })
+            .await
+        {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::warn!(%peer, "cannot create session: {e}");
+                return false;
+            }
+        };
+        match rx.await {
+            Ok(applied) => match applied.reply {
+                Reply::SessionCreated { session_id, .. } => {
+                    tracing::info!(%peer, "session {session_id:#x} created, timeout {timeout} ms");
+                    session_id
+                }
+                _ => return false,
+            },
+            Err(_) => return false,
+        }
+    } else {
+        let id = req.session_id;
+        let known = server.tree.read().session(id).is_some();
+        let valid = known
+            && password_matches(id, &req.passwd)
+            && server.sessions.lock().touch(id, Instant::now());
+        if !valid {
+            tracing::info!(%peer, "session {id:#x} is expired or its password is wrong");
+            conn.send(record_frame(&jute::ConnectResponse {
+                protocol_version: 0,
+                time_out: 0,
+                session_id: 0,
+                passwd: Bytes::from_static(&[0u8; 16]),
+                read_only,
+            }));
+            return false;
+        }
+        server.sessions.lock().set_timeout(id, timeout, Instant::now());
+        // A session lives on one connection: the newest wins.
+        server.connections.close_session(id, Some(conn.id));
+        tracing::info!(%peer, "session {id:#x} reattached");
+        id
+    };
+    conn.session_id.store(session_id, Ordering::Relaxed);
+    conn.send(record_frame(&jute::ConnectResponse {
+        protocol_version: 0,
+        time_out: timeout,
+        session_id,
+        passwd: Bytes::copy_from_slice(&generate_password(session_id)),
+        read_only,
+    }));
+    true
+}
+
+async fn read_loop(
+    server: &Arc<Server>,
+    conn: &Arc<ConnHandle>,
+    frames: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, FrameCodec>,
+    done: &CancellationToken,
+) {
+    let mut dispatcher = Dispatcher::new(server.clone(), conn.clone());
+    loop {
+        let head = dispatcher.head_write();
+        let flow = tokio::select! {
+            _ = done.cancelled() => Flow::Close,
+            applied = async {
+                match head {
+                    Some(rx) => rx.await,
+                    None => std::future::pending().await,
+                }
+            } => dispatcher.complete_head(applied),
+            frame = frames.next() => match frame {
+                Some(Ok(Frame::Packet(p))) => dispatcher.on_packet(p).await,
+                Some(Ok(Frame::FourLetter(_))) => Flow::Close,
+                Some(Err(e)) => {
+                    tracing::warn!(peer = %conn.peer, "closing connection: {e}");
+                    Flow::Close
+                }
+                None => Flow::Close,
+            },
+        };
+        if flow == Flow::Close {
+            break;
+        }
+    }
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    done: CancellationToken,
+) {
+    let mut buf = BytesMut::new();
+    'outer: while let Some(first) = rx.recv().await {
+        let mut closing = false;
+        let mut next = Some(first);
+        while let Some(item) = next {
+            match item {
+                Outbound::Frame(frame) => buf.extend_from_slice(&frame),
+                Outbound::Close => {
+                    closing = true;
+                    break;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if !buf.is_empty() && wr.write_all(&buf).await.is_err() {
+            break 'outer;
+        }
+        buf.clear();
+        if closing {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+    done.cancel();
+}

@@ -1,0 +1,252 @@
+//! One session's request pipeline: decode the header, route, and keep FIFO order.
+//!
+//! ZooKeeper guarantees that a session's requests take effect in the order sent, not
+//! merely that replies come back in that order: a client that writes then reads must see
+//! its write, and Curator relies on `sync()` then `getData()`. So a read that arrives
+//! while a write of the same session is still in consensus is parked behind it and runs
+//! only once that write has been applied. Writes are proposed immediately (consensus
+//! keeps their order), so a pipelining client still gets group commit.
+//!
+//! Auth packets are handled out of band, as ZooKeeper does (their xid is -4).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use jute::{err, op, Record};
+use tokio::sync::oneshot;
+
+use super::registry::ConnHandle;
+use super::{auth, reads, reply_frame, Server};
+use crate::tree::{Applied, Reply};
+use crate::txn::TxnKind;
+
+enum Pending {
+    Write {
+        xid: i32,
+        started: Instant,
+        rx: oneshot::Receiver<Applied>,
+    },
+    Read {
+        xid: i32,
+        op: i32,
+        started: Instant,
+        body: Bytes,
+    },
+}
+
+/// What the connection should do after a step.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Close,
+}
+
+pub struct Dispatcher {
+    server: Arc<Server>,
+    conn: Arc<ConnHandle>,
+    queue: VecDeque<Pending>,
+}
+
+fn is_write(opcode: i32) -> bool {
+    matches!(
+        opcode,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::MULTI
+    )
+}
+
+impl Dispatcher {
+    pub fn new(server: Arc<Server>, conn: Arc<ConnHandle>) -> Self {
+        Dispatcher {
+            server,
+            conn,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// The oldest write still in consensus, if it heads the queue.
+    pub fn head_write(&mut self) -> Option<&mut oneshot::Receiver<Applied>> {
+        match self.queue.front_mut() {
+            Some(Pending::Write { rx, .. }) => Some(rx),
+            _ => None,
+        }
+    }
+
+    pub fn outstanding(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub async fn on_packet(&mut self, packet: Bytes) -> Flow {
+        let server = &self.server;
+        server
+            .stats
+            .packets_received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.conn
+            .received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let header = match jute::RequestHeader::decode(&packet) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(peer = %self.conn.peer, "malformed request header: {e}; closing");
+                return Flow::Close;
+            }
+        };
+        let body = packet.slice(8.min(packet.len())..);
+        let session_id = self.conn.session_id();
+        server.sessions.lock().touch(session_id, Instant::now());
+        if header.xid >= 0 {
+            self.conn
+                .last_cxid
+                .store(header.xid as i64, std::sync::atomic::Ordering::Relaxed);
+        }
+        let started = Instant::now();
+        match header.op_type {
+            op::AUTH => return self.authenticate(&body),
+            op::CLOSE_SESSION => {
+                server.sessions.lock().mark_closing(session_id);
+                return self
+                    .propose(header.xid, started, TxnKind::CloseSession)
+                    .await;
+            }
+            opcode if is_write(opcode) => {
+                let kind = TxnKind::Request { op: opcode, body };
+                return self.propose(header.xid, started, kind).await;
+            }
+            opcode => {
+                let read = Pending::Read {
+                    xid: header.xid,
+                    op: opcode,
+                    started,
+                    body,
+                };
+                if self.queue.is_empty() {
+                    return self.run_read(read);
+                }
+                self.queue.push_back(read);
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn propose(&mut self, xid: i32, started: Instant, kind: TxnKind) -> Flow {
+        let auth = self.conn.auth_ids();
+        match self
+            .server
+            .propose(self.conn.id, self.conn.session_id(), xid, auth, kind)
+            .await
+        {
+            Ok(rx) => {
+                self.queue.push_back(Pending::Write { xid, started, rx });
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::warn!(peer = %self.conn.peer, "cannot propose: {e}; closing");
+                Flow::Close
+            }
+        }
+    }
+
+    /// The head write was applied: reply, then run the reads that waited for it.
+    pub fn complete_head(&mut self, result: Result<Applied, oneshot::error::RecvError>) -> Flow {
+        let Some(Pending::Write { xid, started, .. }) = self.queue.pop_front() else {
+            return Flow::Continue;
+        };
+        let Ok(applied) = result else {
+            // The proposal was dropped (shutdown or lost leadership): the client retries.
+            return Flow::Close;
+        };
+        self.conn
+            .last_zxid
+            .store(applied.zxid, std::sync::atomic::Ordering::Relaxed);
+        let flow = match &applied.reply {
+            Reply::Response { err, body } => {
+                self.conn.send(reply_frame(xid, applied.zxid, *err, body));
+                Flow::Continue
+            }
+            Reply::SessionClosed => {
+                self.conn.send(reply_frame(xid, applied.zxid, 0, &[]));
+                Flow::Close
+            }
+            Reply::SessionCreated { .. } | Reply::Reaped => Flow::Continue,
+        };
+        self.server.stats.record_latency(started);
+        if flow == Flow::Close {
+            return flow;
+        }
+        self.drain_reads()
+    }
+
+    fn drain_reads(&mut self) -> Flow {
+        while matches!(self.queue.front(), Some(Pending::Read { .. })) {
+            if let Some(read) = self.queue.pop_front() {
+                if self.run_read(read) == Flow::Close {
+                    return Flow::Close;
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    fn run_read(&mut self, read: Pending) -> Flow {
+        let Pending::Read {
+            xid,
+            op,
+            started,
+            body,
+        } = read
+        else {
+            return Flow::Continue;
+        };
+        let outcome = reads::execute(&self.server, &self.conn, op, &body);
+        self.conn.send(reply_frame(xid, outcome.zxid, outcome.err, &outcome.body));
+        self.server.stats.record_latency(started);
+        if outcome.close {
+            tracing::info!(peer = %self.conn.peer, op, "closing connection after unsupported request");
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    fn authenticate(&mut self, body: &[u8]) -> Flow {
+        let packet = match jute::AuthPacket::decode(body) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(peer = %self.conn.peer, "malformed auth packet: {e}; closing");
+                return Flow::Close;
+            }
+        };
+        let granted = auth::authenticate(
+            &packet.scheme,
+            &packet.auth,
+            &self.conn.peer.ip().to_canonical().to_string(),
+            self.server.config.super_digest.as_deref(),
+        );
+        match granted {
+            Some(ids) => {
+                let mut mine = self.conn.auth.write();
+                for id in ids {
+                    if !mine.contains(&id) {
+                        mine.push(id);
+                    }
+                }
+                drop(mine);
+                self.conn.send(reply_frame(-4, 0, 0, &[]));
+                Flow::Continue
+            }
+            None => {
+                tracing::info!(peer = %self.conn.peer, scheme = %packet.scheme, "auth failed; closing");
+                self.conn.send(reply_frame(-4, 0, err::AUTH_FAILED, &[]));
+                Flow::Close
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The server: shared state between connections, consensus and the tree.
+//!
+//! A request's journey: [`crate::net`] frames bytes into packets and performs the
+//! handshake; [`dispatcher`] keeps each session's requests in order and routes reads to
+//! [`reads`] (served from the local tree) and writes to [`Server::propose`]; consensus
+//! commits the txn and its state machine applies it, then calls [`Server`]'s
+//! [`ApplySink`] with the tree still locked: watch events go out to their connections
+//! and the result goes back to the dispatcher that proposed it.
+//!
+//! Besides requests, the server proposes two kinds of txns itself: closeSession for
+//! sessions whose deadline passed ([`crate::session::SessionTracker`]) and deletions of
+//! empty containers and expired TTL nodes, checked every
+//! `znode.container.checkIntervalMs` as ZooKeeper's ContainerManager does.
+
+pub mod auth;
+pub mod dispatcher;
+pub mod reads;
+pub mod registry;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use jute::Record;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+
+use crate::config::Config;
+use crate::consensus::{self, ApplySink, ConsensusConfig, Proposal, Raft};
+use crate::session::SessionTracker;
+use crate::storage::Storage;
+use crate::tree::{Applied, DataTree, Reply, TreeConfig};
+use crate::txn::{AuthId, Txn, TxnKind};
+use crate::watch::WatchManager;
+use registry::{ConnId, Registry};
+
+/// Request counters and latency for `srvr`, `stat` and `mntr`.
+#[derive(Default)]
+pub struct Stats {
+    pub packets_received: AtomicU64,
+    pub packets_sent: AtomicU64,
+    pub outstanding: AtomicI64,
+    latency_count: AtomicU64,
+    latency_total_us: AtomicU64,
+    latency_min_us: AtomicU64,
+    latency_max_us: AtomicU64,
+}
+
+impl Stats {
+    pub fn record_latency(&self, started: Instant) {
+        let us = started.elapsed().as_micros() as u64;
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_total_us.fetch_add(us, Ordering::Relaxed);
+        self.latency_max_us.fetch_max(us, Ordering::Relaxed);
+        // 0 means "no sample yet".
+        let _ = self
+            .latency_min_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                (m == 0 || us < m).then_some(us.max(1))
+            });
+    }
+
+    /// (min, avg, max) in milliseconds, as ZooKeeper reports them.
+    pub fn latency_ms(&self) -> (f64, f64, f64) {
+        let n = self.latency_count.load(Ordering::Relaxed);
+        if n == 0 {
+            return (0.0, 0.0, 0.0);
+        }
+        let total = self.latency_total_us.load(Ordering::Relaxed) as f64;
+        (
+            self.latency_min_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            total / n as f64 / 1000.0,
+            self.latency_max_us.load(Ordering::Relaxed) as f64 / 1000.0,
+        )
+    }
+
+    pub fn reset(&self) {
+        for c in [
+            &self.packets_received,
+            &self.packets_sent,
+            &self.latency_count,
+            &self.latency_total_us,
+            &self.latency_min_us,
+            &self.latency_max_us,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct Server {
+    pub config: Config,
+    pub tree: Arc<RwLock<DataTree>>,
+    pub watches: Mutex<WatchManager>,
+    pub connections: Registry,
+    pub sessions: Mutex<SessionTracker>,
+    pub stats: Stats,
+    pub storage: Storage,
+    pub started: Instant,
+    pending: Mutex<HashMap<u64, (ConnId, oneshot::Sender<Applied>)>>,
+    next_origin: AtomicU64,
+    next_conn: AtomicU64,
+    raft: OnceLock<Raft>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A reply frame: length prefix, ReplyHeader, then `body` (only sent when err == 0).
+pub fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Bytes {
+    let body = if err == 0 { body } else { &[][..] };
+    let mut buf = BytesMut::with_capacity(4 + 16 + body.len());
+    buf.put_i32(0);
+    jute::ReplyHeader { xid, zxid, err }.write(&mut buf);
+    buf.extend_from_slice(body);
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    buf.freeze()
+}
+
+/// A length-prefixed frame holding one record with no reply header (ConnectResponse).
+pub fn record_frame(record: &impl Record) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    record.write(&mut buf);
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    buf.freeze()
+}
+
+impl Server {
+    /// Open storage, recover the tree, start consensus and the background tasks.
+    pub async fn start(config: Config) -> io::Result<Arc<Server>> {
+        let storage = Storage::open(&config.data_dir)?;
+        let tree = Arc::new(RwLock::new(DataTree::new(TreeConfig {
+            extended_types_enabled: config.extended_types_enabled,
+            super_digest: config.super_digest.clone(),
+        })));
+        let started = Instant::now();
+        let server = Arc::new(Server {
+            sessions: Mutex::new(SessionTracker::new(config.tick_time, started)),
+            config,
+            tree: tree.clone(),
+            watches: Mutex::new(WatchManager::default()),
+            connections: Registry::default(),
+            stats: Stats::default(),
+            storage: storage.clone(),
+            started,
+            pending: Mutex::new(HashMap::new()),
+            next_origin: AtomicU64::new(1),
+            next_conn: AtomicU64::new(1),
+            raft: OnceLock::new(),
+        });
+        let cc = ConsensusConfig {
+            node_id: server.config.server_id,
+            snap_count: server.config.snap_count,
+        };
+        let sink: Arc<dyn ApplySink> = server.clone();
+        let raft = consensus::start(&cc, storage, tree, sink).await?;
+        raft.wait(Some(Duration::from_secs(30)))
+            .state(openraft::ServerState::Leader, "become leader")
+            .await
+            .map_err(crate::storage::io_err)?;
+        let _ = server.raft.set(raft);
+        // Every restored session gets a fresh clock, as after a ZooKeeper restart.
+        {
+            let tree = server.tree.read();
+            let mut tracker = server.sessions.lock();
+            for (id, info) in tree.sessions() {
+                tracker.add(id, info.timeout_ms, Instant::now());
+            }
+        }
+        tokio::spawn(expire_sessions(server.clone()));
+        tokio::spawn(reap_containers(server.clone()));
+        Ok(server)
+    }
+
+    pub fn raft(&self) -> Option<&Raft> {
+        self.raft.get()
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn last_zxid(&self) -> i64 {
+        self.tree.read().last_zxid()
+    }
+
+    /// Submit a txn; the receiver yields its result once it is applied here.
+    pub async fn propose(
+        &self,
+        conn: ConnId,
+        session_id: i64,
+        cxid: i32,
+        auth: Vec<AuthId>,
+        kind: TxnKind,
+    ) -> io::Result<oneshot::Receiver<Applied>> {
+        let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(origin, (conn, tx));
+        let txn = Txn {
+            session_id,
+            cxid,
+            time_ms: now_ms(),
+            auth,
+            kind,
+        };
+        if let Err(e) = self.submit(origin, txn).await {
+            self.pending.lock().remove(&origin);
+            return Err(e);
+        }
+        Ok(rx)
+    }
+
+    async fn submit(&self, origin: u64, txn: Txn) -> io::Result<()> {
+        let raft = self
+            .raft
+            .get()
+            .ok_or_else(|| io::Error::other("consensus is not running"))?;
+        raft.client_write_ff(Proposal { origin, txn }, None)
+            .await
+            .map_err(crate::storage::io_err)
+    }
+
+    /// A txn the server itself decides on (expiry, reaping): nobody waits for its reply.
+    async fn propose_internal(&self, session_id: i64, kind: TxnKind) {
+        let txn = Txn {
+            session_id,
+            cxid: 0,
+            time_ms: now_ms(),
+            auth: Vec::new(),
+            kind,
+        };
+        if let Err(e) = self.submit(0, txn).await {
+            tracing::warn!("internal proposal failed: {e}");
+        }
+    }
+
+    /// Close all of this server's client connections (shutdown).
+    pub fn close_all_connections(&self) {
+        for conn in self.connections.all() {
+            conn.close();
+        }
+    }
+
+    /// Whether a connection with `ids` may read a node with `acl` (watch filtering).
+    fn can_read(&self, conn: ConnId, acl: &[jute::Acl]) -> bool {
+        match self.connections.get(conn) {
+            Some(c) => crate::tree::check_perm(acl, &c.auth.read(), jute::perms::READ),
+            None => false,
+        }
+    }
+}
+
+impl ApplySink for Server {
+    fn applied(&self, _tree: &DataTree, origin: u64, applied: Applied) {
+        if !applied.triggers.is_empty() {
+            let events = self
+                .watches
+                .lock()
+                .trigger(&applied.triggers, |conn, acl| self.can_read(conn, acl));
+            for (conn, event) in events {
+                if let Some(c) = self.connections.get(conn) {
+                    c.send(reply_frame(-1, applied.zxid, 0, &event.encode()));
+                }
+            }
+        }
+        match &applied.reply {
+            Reply::SessionCreated {
+                session_id,
+                timeout_ms,
+            } => self
+                .sessions
+                .lock()
+                .add(*session_id, *timeout_ms, Instant::now()),
+            Reply::SessionClosed => {}
+            _ => {}
+        }
+        let waiter = (origin != 0)
+            .then(|| self.pending.lock().remove(&origin))
+            .flatten();
+        if let Some(closed) = applied.closed_session {
+            self.sessions.lock().remove(closed);
+            self.connections
+                .close_session(closed, waiter.as_ref().map(|(conn, _)| *conn));
+        }
+        if let Some((_, tx)) = waiter {
+            let _ = tx.send(applied);
+        }
+    }
+}
+
+/// Every tick: propose closeSession for sessions that missed their deadline.
+async fn expire_sessions(server: Arc<Server>) {
+    let mut tick = tokio::time::interval(server.config.tick_time);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let expired = server.sessions.lock().expire(Instant::now());
+        for session_id in expired {
+            tracing::info!("session {session_id:#x} expired");
+            server
+                .propose_internal(session_id, TxnKind::CloseSession)
+                .await;
+        }
+    }
+}
+
+/// ZooKeeper's ContainerManager: delete empty containers and expired TTL nodes.
+async fn reap_containers(server: Arc<Server>) {
+    let mut tick = tokio::time::interval(server.config.container_check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let per_pass = (server.config.container_max_per_minute as u128
+        * server.config.container_check_interval.as_millis()
+        / 60_000)
+        .max(1) as usize;
+    loop {
+        tick.tick().await;
+        let mut paths = server.tree.read().reap_candidates(now_ms());
+        paths.truncate(per_pass);
+        if !paths.is_empty() {
+            server.propose_internal(0, TxnKind::Reap { paths }).await;
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Live client connections, by connection id and by session.
+//!
+//! Watches are owned by connections (as in ZooKeeper), and the state machine must reach
+//! a connection from the apply path to queue a watch event or to close the sockets of
+//! a session that apply has just closed. Each connection is a [`ConnHandle`]: an
+//! unbounded outbound queue drained by that connection's writer task, plus the
+//! authenticated ids its requests carry.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use tokio::sync::mpsc;
+
+use crate::txn::AuthId;
+
+pub type ConnId = u64;
+
+pub enum Outbound {
+    Frame(Bytes),
+    /// Flush what is queued, then close the socket.
+    Close,
+}
+
+pub struct ConnHandle {
+    pub id: ConnId,
+    pub peer: SocketAddr,
+    pub session_id: AtomicI64,
+    pub auth: RwLock<Vec<AuthId>>,
+    pub established: Instant,
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+    /// Last client xid and zxid seen (for `cons`).
+    pub last_cxid: AtomicI64,
+    pub last_zxid: AtomicI64,
+    tx: mpsc::UnboundedSender<Outbound>,
+}
+
+impl ConnHandle {
+    pub fn new(
+        id: ConnId,
+        peer: SocketAddr,
+        tx: mpsc::UnboundedSender<Outbound>,
+    ) -> ConnHandle {
+        ConnHandle {
+            id,
+            peer,
+            session_id: AtomicI64::new(0),
+            auth: RwLock::new(vec![AuthId {
+                scheme: "ip".into(),
+                id: peer.ip().to_canonical().to_string(),
+            }]),
+            established: Instant::now(),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            last_cxid: AtomicI64::new(-1),
+            last_zxid: AtomicI64::new(-1),
+            tx,
+        }
+    }
+
+    pub fn session_id(&self) -> i64 {
+        self.session_id.load(Ordering::Relaxed)
+    }
+
+    pub fn send(&self, frame: Bytes) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        // A closed receiver means the connection is already going away.
+        let _ = self.tx.send(Outbound::Frame(frame));
+    }
+
+    pub fn close(&self) {
+        let _ = self.tx.send(Outbound::Close);
+    }
+
+    pub fn auth_ids(&self) -> Vec<AuthId> {
+        self.auth.read().clone()
+    }
+}
+
+#[derive(Default)]
+pub struct Registry {
+    conns: RwLock<HashMap<ConnId, Arc<ConnHandle>>>,
+}
+
+impl Registry {
+    pub fn insert(&self, conn: Arc<ConnHandle>) {
+        self.conns.write().insert(conn.id, conn);
+    }
+
+    pub fn remove(&self, id: ConnId) {
+        self.conns.write().remove(&id);
+    }
+
+    pub fn get(&self, id: ConnId) -> Option<Arc<ConnHandle>> {
+        self.conns.read().get(&id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.conns.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.read().is_empty()
+    }
+
+    pub fn all(&self) -> Vec<Arc<ConnHandle>> {
+        let mut v: Vec<_> = self.conns.read().values().cloned().collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    /// Close every connection bound to `session_id` except `keep`.
+    pub fn close_session(&self, session_id: i64, keep: Option<ConnId>) {
+        for conn in self.conns.read().values() {
+            if conn.session_id() == session_id && Some(conn.id) != keep {
+                conn.close();
+            }
+        }
+    }
+}
