@@ -51,7 +51,12 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     };
 
     let (tx, rx) = mpsc::unbounded_channel();
-    let conn = Arc::new(ConnHandle::new(server.next_conn_id(), peer, tx));
+    let conn = Arc::new(ConnHandle::new(
+        server.next_conn_id(),
+        peer,
+        tx,
+        server.stats.packets_sent.clone(),
+    ));
     let done = CancellationToken::new();
     let writer = tokio::spawn(write_loop(wr, rx, done.clone()));
 

@@ -41,7 +41,7 @@ use registry::{ConnId, Registry};
 #[derive(Default)]
 pub struct Stats {
     pub packets_received: AtomicU64,
-    pub packets_sent: AtomicU64,
+    pub packets_sent: Arc<AtomicU64>,
     pub outstanding: AtomicI64,
     latency_count: AtomicU64,
     latency_total_us: AtomicU64,
@@ -80,7 +80,7 @@ impl Stats {
     pub fn reset(&self) {
         for c in [
             &self.packets_received,
-            &self.packets_sent,
+            &*self.packets_sent,
             &self.latency_count,
             &self.latency_total_us,
             &self.latency_min_us,

@@ -38,6 +38,8 @@ pub struct ConnHandle {
     pub last_cxid: AtomicI64,
     pub last_zxid: AtomicI64,
     tx: mpsc::UnboundedSender<Outbound>,
+    /// The server-wide sent-packet counter (`srvr`'s "Sent").
+    server_sent: Arc<AtomicU64>,
 }
 
 impl ConnHandle {
@@ -45,6 +47,7 @@ impl ConnHandle {
         id: ConnId,
         peer: SocketAddr,
         tx: mpsc::UnboundedSender<Outbound>,
+        server_sent: Arc<AtomicU64>,
     ) -> ConnHandle {
         ConnHandle {
             id,
@@ -60,6 +63,7 @@ impl ConnHandle {
             last_cxid: AtomicI64::new(-1),
             last_zxid: AtomicI64::new(-1),
             tx,
+            server_sent,
         }
     }
 
@@ -69,6 +73,7 @@ impl ConnHandle {
 
     pub fn send(&self, frame: Bytes) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+        self.server_sent.fetch_add(1, Ordering::Relaxed);
         // A closed receiver means the connection is already going away.
         let _ = self.tx.send(Outbound::Frame(frame));
     }
