@@ -103,7 +103,11 @@ impl Config {
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let bad = |what: &str| ConfigError(format!("invalid value for {key}: {value:?} ({what})"));
-        let num = |v: &str| v.trim().parse::<u64>().map_err(|_| bad("expected a number"));
+        let num = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| bad("expected a number"))
+        };
         let flag = |v: &str| match v.trim().to_ascii_lowercase().as_str() {
             "true" | "yes" | "1" => Ok(true),
             "false" | "no" | "0" => Ok(false),

@@ -25,8 +25,8 @@ pub const ZK_VERSION: &str = concat!(
 pub struct FourLetterWord(pub [u8; 4]);
 
 const KNOWN: &[&str] = &[
-    "ruok", "srvr", "stat", "conf", "envi", "mntr", "isro", "cons", "crst", "srst", "dump",
-    "wchs", "wchc", "wchp", "dirs", "gtmk", "stmk",
+    "ruok", "srvr", "stat", "conf", "envi", "mntr", "isro", "cons", "crst", "srst", "dump", "wchs",
+    "wchc", "wchp", "dirs", "gtmk", "stmk",
 ];
 
 impl FourLetterWord {
@@ -230,16 +230,32 @@ fn monitor(server: &Server) -> String {
         ("zk_min_latency", (min.round() as u64).to_string()),
         (
             "zk_packets_received",
-            server.stats.packets_received.load(Ordering::Relaxed).to_string(),
+            server
+                .stats
+                .packets_received
+                .load(Ordering::Relaxed)
+                .to_string(),
         ),
         (
             "zk_packets_sent",
-            server.stats.packets_sent.load(Ordering::Relaxed).to_string(),
+            server
+                .stats
+                .packets_sent
+                .load(Ordering::Relaxed)
+                .to_string(),
         ),
-        ("zk_num_alive_connections", server.connections.len().to_string()),
+        (
+            "zk_num_alive_connections",
+            server.connections.len().to_string(),
+        ),
         (
             "zk_outstanding_requests",
-            server.stats.outstanding.load(Ordering::Relaxed).max(0).to_string(),
+            server
+                .stats
+                .outstanding
+                .load(Ordering::Relaxed)
+                .max(0)
+                .to_string(),
         ),
         ("zk_znode_count", znode_count(&tree).to_string()),
         ("zk_watch_count", w.count().to_string()),
@@ -271,7 +287,12 @@ fn monitor(server: &Server) -> String {
 fn dump(server: &Server) -> String {
     let mut out = String::from("SessionTracker dump:\n");
     let sessions = server.sessions.lock().snapshot(Instant::now());
-    let _ = writeln!(out, "Session Sets ({})/({}):", sessions.len(), sessions.len());
+    let _ = writeln!(
+        out,
+        "Session Sets ({})/({}):",
+        sessions.len(),
+        sessions.len()
+    );
     for (id, _timeout, left) in &sessions {
         let _ = writeln!(out, "0x{id:x}\texpires in {} ms", left.as_millis());
     }

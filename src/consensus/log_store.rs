@@ -187,14 +187,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.read_meta::<Option<LogId>>(COMMITTED)?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
         let mut batch = self.storage.db.batch();
         for entry in entries {
-            batch.insert(&self.storage.log, index_key(entry.log_id.index), encode(&entry)?);
+            batch.insert(
+                &self.storage.log,
+                index_key(entry.log_id.index),
+                encode(&entry)?,
+            );
         }
         batch.commit().map_err(io_err)?;
         self.flusher

@@ -45,7 +45,11 @@ pub struct Proposal {
 
 impl std::fmt::Display for Proposal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "proposal(origin={}, session={:#x})", self.origin, self.txn.session_id)
+        write!(
+            f,
+            "proposal(origin={}, session={:#x})",
+            self.origin, self.txn.session_id
+        )
     }
 }
 

@@ -53,7 +53,10 @@ fn read_chunk(r: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     r.take(len).read_to_end(&mut out)?;
     if out.len() as u64 != len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated snapshot"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "truncated snapshot",
+        ));
     }
     Ok(out)
 }
@@ -62,7 +65,10 @@ fn read_header(r: &mut impl Read) -> io::Result<(SnapshotMeta, (i64, i64, i64))>
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
     if &magic != MAGIC {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a zkd snapshot"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a zkd snapshot",
+        ));
     }
     let meta = decode(&read_chunk(r)?)?;
     let tree_meta = decode(&read_chunk(r)?)?;
@@ -84,7 +90,10 @@ impl SnapshotBuilder {
         st.sync()?;
         let view = st.db.snapshot();
         let get = |key: &[u8]| -> io::Result<Option<Vec<u8>>> {
-            Ok(view.get(&st.state, key).map_err(io_err)?.map(|v| v.to_vec()))
+            Ok(view
+                .get(&st.state, key)
+                .map_err(io_err)?
+                .map(|v| v.to_vec()))
         };
         let last_log_id: Option<LogId> = match get(APPLIED)? {
             Some(b) => decode(&b)?,
@@ -133,7 +142,11 @@ impl SnapshotBuilder {
         remove_older(st, &path)?;
         let mut file = File::open(&path)?;
         file.seek(SeekFrom::Start(0))?;
-        tracing::info!(index, last_zxid = format_args!("{last_zxid:#x}"), "snapshot written");
+        tracing::info!(
+            index,
+            last_zxid = format_args!("{last_zxid:#x}"),
+            "snapshot written"
+        );
         Ok(Snapshot {
             meta,
             snapshot: file,
@@ -226,7 +239,11 @@ pub fn read(file: SnapshotData) -> io::Result<SnapshotContents> {
 }
 
 /// Replace the persisted state machine with a snapshot's contents, durably.
-pub fn replace_state(storage: &Storage, meta: &SnapshotMeta, c: &SnapshotContents) -> io::Result<()> {
+pub fn replace_state(
+    storage: &Storage,
+    meta: &SnapshotMeta,
+    c: &SnapshotContents,
+) -> io::Result<()> {
     storage.nodes.clear().map_err(io_err)?;
     storage.sessions.clear().map_err(io_err)?;
     let mut batch = storage.db.batch();
@@ -238,7 +255,11 @@ pub fn replace_state(storage: &Storage, meta: &SnapshotMeta, c: &SnapshotContent
     }
     batch.insert(&storage.state, APPLIED, encode(&meta.last_log_id)?);
     batch.insert(&storage.state, MEMBERSHIP, encode(&meta.last_membership)?);
-    batch.insert(&storage.state, TREE_META, encode(&(c.last_zxid, c.next_session_id))?);
+    batch.insert(
+        &storage.state,
+        TREE_META,
+        encode(&(c.last_zxid, c.next_session_id))?,
+    );
     batch.insert(&storage.state, ZXID_BASE, encode(&c.zxid_base)?);
     batch.commit().map_err(io_err)?;
     storage.sync()

@@ -124,11 +124,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     for dirty in &applied.dirty {
                         match dirty {
                             Dirty::Node(path) => match tree.get(path) {
-                                Some(node) => batch.insert(&st.nodes, path.as_bytes(), node.encode().to_vec()),
+                                Some(node) => {
+                                    batch.insert(&st.nodes, path.as_bytes(), node.encode().to_vec())
+                                }
                                 None => batch.remove(&st.nodes, path.as_bytes()),
                             },
                             Dirty::Session(id) => match tree.session(*id) {
-                                Some(s) => batch.insert(&st.sessions, id.to_be_bytes(), s.timeout_ms.to_be_bytes()),
+                                Some(s) => batch.insert(
+                                    &st.sessions,
+                                    id.to_be_bytes(),
+                                    s.timeout_ms.to_be_bytes(),
+                                ),
                                 None => batch.remove(&st.sessions, id.to_be_bytes()),
                             },
                         }
@@ -182,7 +188,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(
         &mut self,
-    ) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
+    ) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>>, io::Error>
+    {
         snapshot::current(&self.storage)
     }
 }

@@ -106,12 +106,21 @@ mod tests {
     fn four_letter_word_only_first() {
         let mut codec = FrameCodec::new(100);
         let mut buf = BytesMut::from(&b"ruok"[..]);
-        assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Frame::FourLetter(_))));
+        assert!(matches!(
+            codec.decode(&mut buf).unwrap(),
+            Some(Frame::FourLetter(_))
+        ));
         let mut codec = FrameCodec::new(100);
         let mut buf = BytesMut::from(&[0u8, 0, 0, 0, b'r', b'u', b'o', b'k'][..]);
-        assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Frame::Packet(_))));
+        assert!(matches!(
+            codec.decode(&mut buf).unwrap(),
+            Some(Frame::Packet(_))
+        ));
         // "ruok" as a length is ~1.9 GB: rejected, not allocated.
-        assert!(matches!(codec.decode(&mut buf), Err(FrameError::BadLength { .. })));
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::BadLength { .. })
+        ));
     }
 
     #[test]

@@ -90,7 +90,15 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
     let read_only = req.read_only.map(|_| false);
     let session_id = if req.session_id == 0 {
         let rx = match server
-            .propose(conn.id, 0, 0, Vec::new(), TxnKind::CreateSession { timeout_ms: timeout })
+            .propose(
+                conn.id,
+                0,
+                0,
+                Vec::new(),
+                TxnKind::CreateSession {
+                    timeout_ms: timeout,
+                },
+            )
             .await
         {
             Ok(rx) => rx,
@@ -126,7 +134,10 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
             }));
             return false;
         }
-        server.sessions.lock().set_timeout(id, timeout, Instant::now());
+        server
+            .sessions
+            .lock()
+            .set_timeout(id, timeout, Instant::now());
         // A session lives on one connection: the newest wins.
         server.connections.close_session(id, Some(conn.id));
         tracing::info!(%peer, "session {id:#x} reattached");

@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper() {
         // kazoo's suite uses super:test with this digest.
-        assert_eq!(digest_id("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+        assert_eq!(
+            digest_id("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
     }
 
     #[test]

@@ -207,7 +207,8 @@ impl Dispatcher {
             return Flow::Continue;
         };
         let outcome = reads::execute(&self.server, &self.conn, op, &body);
-        self.conn.send(reply_frame(xid, outcome.zxid, outcome.err, &outcome.body));
+        self.conn
+            .send(reply_frame(xid, outcome.zxid, outcome.err, &outcome.body));
         self.server.stats.record_latency(started);
         if outcome.close {
             tracing::info!(peer = %self.conn.peer, op, "closing connection after unsupported request");

@@ -38,15 +38,23 @@ pub fn execute(server: &Server, conn: &ConnHandle, opcode: i32, body: &[u8]) -> 
     let mut close = false;
     let result = match opcode {
         op::PING => Ok(Bytes::new()),
-        op::SYNC => decode::<jute::SyncRequest>(body)
-            .and_then(|r| ok(&jute::SyncResponse { path: r.path })),
+        op::SYNC => {
+            decode::<jute::SyncRequest>(body).and_then(|r| ok(&jute::SyncResponse { path: r.path }))
+        }
         op::EXISTS
         | op::GET_DATA
         | op::GET_CHILDREN
         | op::GET_CHILDREN2
         | op::GET_ACL
         | op::GET_ALL_CHILDREN_NUMBER
-        | op::MULTI_READ => read_node(&tree, &mut server.watches.lock(), conn.id, &ids, opcode, body),
+        | op::MULTI_READ => read_node(
+            &tree,
+            &mut server.watches.lock(),
+            conn.id,
+            &ids,
+            opcode,
+            body,
+        ),
         op::GET_EPHEMERALS => decode::<jute::GetEphemeralsRequest>(body).and_then(|r| {
             tree.get_ephemerals(conn.session_id(), r.prefix_path.as_deref())
                 .and_then(|resp| ok(&resp))
@@ -218,9 +226,7 @@ fn set_watches(
     for path in &w.child_watches {
         match tree.get(path) {
             None => notify(path, event::NODE_DELETED),
-            Some(n) if n.stat.pzxid > w.relative_zxid => {
-                notify(path, event::NODE_CHILDREN_CHANGED)
-            }
+            Some(n) if n.stat.pzxid > w.relative_zxid => notify(path, event::NODE_CHILDREN_CHANGED),
             Some(_) => watches.add_child_watch(conn.id, path),
         }
     }

@@ -41,7 +41,10 @@ impl Storage {
             .manual_journal_persist(true)
             .open()
             .map_err(io_err)?;
-        let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default).map_err(io_err);
+        let ks = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(io_err)
+        };
         Ok(Storage {
             log: ks("log")?,
             raft: ks("raft")?,
