@@ -40,10 +40,15 @@ impl FourLetterWord {
     }
 }
 
-pub async fn serve_four_letter(server: &Arc<Server>, word: FourLetterWord, mut wr: OwnedWriteHalf) {
+pub async fn serve_four_letter(
+    server: &Arc<Server>,
+    word: FourLetterWord,
+    peer: std::net::SocketAddr,
+    mut wr: OwnedWriteHalf,
+) {
     let name = word.as_str();
     let text = if server.config.four_letter_allowed(name) {
-        run(server, name)
+        run(server, name, Some(peer))
     } else {
         format!("{name} is not executed because it is not in the whitelist.\n")
     };
@@ -51,12 +56,13 @@ pub async fn serve_four_letter(server: &Arc<Server>, word: FourLetterWord, mut w
     let _ = wr.shutdown().await;
 }
 
-/// The output of one command.
-pub fn run(server: &Server, word: &str) -> String {
+/// The output of one command. `asker` is the connection that sent it: ZooKeeper lists
+/// it among the clients too.
+pub fn run(server: &Server, word: &str, asker: Option<std::net::SocketAddr>) -> String {
     match word {
         "ruok" => "imok".to_string(),
-        "srvr" => server_stats(server, false),
-        "stat" => server_stats(server, true),
+        "srvr" => server_stats(server, None),
+        "stat" => server_stats(server, Some(asker)),
         "conf" => server
             .config
             .conf_lines()
@@ -66,7 +72,7 @@ pub fn run(server: &Server, word: &str) -> String {
         "envi" => environment(),
         "mntr" => monitor(server),
         "isro" => "rw".to_string(),
-        "cons" => connections(server),
+        "cons" => connections(server, asker),
         "crst" => {
             for c in server.connections.all() {
                 c.received.store(0, Ordering::Relaxed);
@@ -81,11 +87,12 @@ pub fn run(server: &Server, word: &str) -> String {
         "dump" => dump(server),
         "wchs" => {
             let w = server.watches.lock();
+            // Like ZooKeeper, wchs summarises the data-watch table only.
             format!(
                 "{} connections watching {} paths\nTotal watches:{}\n",
                 w.connections(),
                 w.paths(),
-                w.count()
+                w.data_count()
             )
         }
         "wchc" => {
@@ -130,11 +137,12 @@ pub fn run(server: &Server, word: &str) -> String {
     }
 }
 
-fn server_stats(server: &Server, with_clients: bool) -> String {
+/// `srvr`, or `stat` when `clients` is given (with the asking connection, if any).
+fn server_stats(server: &Server, clients: Option<Option<std::net::SocketAddr>>) -> String {
     let mut out = format!("Zookeeper version: {ZK_VERSION}\n");
-    if with_clients {
+    if let Some(asker) = clients {
         out.push_str("Clients:\n");
-        out.push_str(&connections(server));
+        out.push_str(&connections(server, asker));
         out.push('\n');
     }
     let (min, avg, max) = server.stats.latency_ms();
@@ -160,8 +168,11 @@ fn znode_count(tree: &crate::tree::DataTree) -> usize {
     tree.node_count() + 1
 }
 
-fn connections(server: &Server) -> String {
+fn connections(server: &Server, asker: Option<std::net::SocketAddr>) -> String {
     let mut out = String::new();
+    if let Some(peer) = asker {
+        let _ = writeln!(out, " /{peer}[0](queued=0,recved=1,sent=0)");
+    }
     for c in server.connections.all() {
         let _ = writeln!(
             out,

@@ -44,7 +44,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     };
     let packet = match first {
         Frame::FourLetter(word) => {
-            admin::serve_four_letter(&server, word, wr).await;
+            admin::serve_four_letter(&server, word, peer, wr).await;
             return;
         }
         Frame::Packet(p) => p,

@@ -110,7 +110,7 @@ impl Dispatcher {
         }
         let started = Instant::now();
         match header.op_type {
-            op::AUTH => return self.authenticate(&body),
+            op::AUTH => return self.authenticate(header.xid, &body),
             op::CLOSE_SESSION => {
                 server.sessions.lock().mark_closing(session_id);
                 return self
@@ -217,7 +217,8 @@ impl Dispatcher {
         Flow::Continue
     }
 
-    fn authenticate(&mut self, body: &[u8]) -> Flow {
+    /// ZooKeeper answers with the request's own xid (-4 from the Java client).
+    fn authenticate(&mut self, xid: i32, body: &[u8]) -> Flow {
         let packet = match jute::AuthPacket::decode(body) {
             Ok(p) => p,
             Err(e) => {
@@ -240,12 +241,12 @@ impl Dispatcher {
                     }
                 }
                 drop(mine);
-                self.conn.send(reply_frame(-4, 0, 0, &[]));
+                self.conn.send(reply_frame(xid, 0, 0, &[]));
                 Flow::Continue
             }
             None => {
                 tracing::info!(peer = %self.conn.peer, scheme = %packet.scheme, "auth failed; closing");
-                self.conn.send(reply_frame(-4, 0, err::AUTH_FAILED, &[]));
+                self.conn.send(reply_frame(xid, 0, err::AUTH_FAILED, &[]));
                 Flow::Close
             }
         }

@@ -64,7 +64,7 @@ pub fn execute(server: &Server, conn: &ConnHandle, opcode: i32, body: &[u8]) -> 
                 .iter()
                 .map(|id| jute::ClientInfo {
                     auth_scheme: id.scheme.clone(),
-                    user: id.id.clone(),
+                    user: user_name(id),
                 })
                 .collect(),
         }),
@@ -124,10 +124,19 @@ pub fn execute(server: &Server, conn: &ConnHandle, opcode: i32, body: &[u8]) -> 
         Err(code) => (code, Bytes::new()),
     };
     ReadOutcome {
-        zxid,
+        // ZooKeeper answers a request it does not know with zxid -1.
+        zxid: if close { -1 } else { zxid },
         err,
         body,
         close,
+    }
+}
+
+/// whoAmI's user: the auth provider's user name (a digest id's part before ':').
+fn user_name(id: &AuthId) -> String {
+    match id.scheme.as_str() {
+        "digest" => id.id.split(':').next().unwrap_or("").to_string(),
+        _ => id.id.clone(),
     }
 }
 
