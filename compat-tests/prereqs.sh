@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# prereqs.sh — install what the compatibility tests need, idempotently.
+#
+# Why it exists: nothing installed by hand survives onto a fresh machine, so the
+# tests install their own tools.  Everything comes from Debian packages (the
+# reference server, the C and Java clients, Curator) and from PyPI (kazoo and
+# its test suite, into a venv under compat-tests/.work, which git ignores).
+#
+#   compat-tests/prereqs.sh [all|apt|venv]     (default: all)
+#
+# Runs apt-get update/install only when a package is missing, and pip only when
+# the venv is missing or incomplete, so a second run takes about a second.
+set -euo pipefail
+
+COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="$COMPAT_DIR/.work"
+KAZOO_VERSION=2.11.0
+
+APT_PACKAGES=(
+    zookeeper                  # reference server + zookeeper.jar (Java client)
+    zookeeper-bin              # C client tools (cli_mt, load_gen)
+    libzookeeper-mt-dev        # C client headers + libzookeeper_mt
+    libcurator-framework-java  # Curator (pulls curator-client)
+    libcurator-recipes-java
+    libslf4j-java              # slf4j-simple / slf4j-nop bindings
+    openjdk-17-jdk-headless    # javac
+    gcc libc6-dev              # to build the C client
+    python3-venv               # for the kazoo venv
+)
+
+need_apt() {
+    local p missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+            missing+=("$p")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return 0
+    fi
+    echo "[prereqs] apt: installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q >&2
+    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
+need_venv() {
+    local venv="$WORK/venv" src="$WORK/kazoo-$KAZOO_VERSION"
+    local marker="$venv/.compat-kazoo-$KAZOO_VERSION"
+    if [ -f "$marker" ] && [ -x "$venv/bin/pytest" ] && [ -d "$src/kazoo/tests" ]; then
+        return 0
+    fi
+    echo "[prereqs] venv: kazoo $KAZOO_VERSION sdist with [test] extras" >&2
+    mkdir -p "$WORK/dl"
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    if [ ! -d "$src/kazoo/tests" ]; then
+        # the sdist (not the wheel) is needed: it carries kazoo/tests
+        "$venv/bin/pip" download -q --no-deps --no-binary :all: "kazoo==$KAZOO_VERSION" -d "$WORK/dl" >&2
+        tar -xzf "$WORK/dl/kazoo-$KAZOO_VERSION.tar.gz" -C "$WORK"
+    fi
+    # pyOpenSSL >= 24.3 lacks crypto.X509Extension, which kazoo's harness calls;
+    # pyjks is imported by the same harness.
+    "$venv/bin/pip" install -q -e "$src[test]" "pyopenssl<24.3" pyjks >&2
+    touch "$marker"
+}
+
+case "${1:-all}" in
+    apt)  need_apt ;;
+    venv) need_venv ;;
+    all)  need_apt; need_venv ;;
+    *)    echo "usage: $0 [all|apt|venv]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# run.sh — the compatibility test entry point: the same real clients against
+# Apache ZooKeeper (the reference) and against zkd, compared.
+#
+# Why it exists: zkd claims to be a drop-in ZooKeeper.  This script checks it
+# with clients we did not write: the official Java client + Curator recipes and
+# the C client (normalized transcripts that must be identical to what Apache
+# ZooKeeper produces), and kazoo's own ~490-test suite.
+#
+#   compat-tests/run.sh [--zk-only | --zkd-only] [--kazoo-both] [--no-kazoo] [--record]
+#
+#   (default)     start ZooKeeper on 22181 and zkd on 22182; run the Java and C
+#                 transcripts against both and diff them; kazoo's suite against zkd
+#   --zk-only     only Apache ZooKeeper (transcripts are checked against the
+#                 recorded reference in expected/; kazoo only with --kazoo-both)
+#   --zkd-only    only zkd; its transcripts are diffed against expected/
+#   --kazoo-both  also run kazoo's suite against ZooKeeper (~2 more minutes)
+#   --no-kazoo    skip kazoo's suite entirely
+#   --record      write ZooKeeper's transcripts to expected/ (after a scenario change)
+#
+# zkd must already be built: ${ZKD_BIN:-target/release/zkd} (relative to the repo).
+# Ports: ZK_PORT (22181) and ZKD_PORT (22182); never 2181.
+# Servers are started from compat-tests/.work/run/{zk,zkd} and always stopped on
+# exit.  Transcripts, diffs and logs are kept in compat-tests/.work/results/.
+# The last line is "N passed, M failed" counting the checks below; the exit
+# status is non-zero if any check failed.
+set -uo pipefail
+
+COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="$COMPAT_DIR/.work"
+RUN="$WORK/run"
+RES="$WORK/results"
+EXPECTED="$COMPAT_DIR/expected"
+ZK_PORT=${ZK_PORT:-22181}
+ZKD_PORT=${ZKD_PORT:-22182}
+
+# shellcheck source=servers.sh
+source "$COMPAT_DIR/servers.sh"
+
+use_zk=1 use_zkd=1 kazoo_zkd=1 kazoo_zk=0 record=0
+for arg in "$@"; do
+    case "$arg" in
+        --zk-only)    use_zkd=0 ;;
+        --zkd-only)   use_zk=0 ;;
+        --kazoo-both) kazoo_zk=1 ;;
+        --no-kazoo)   kazoo_zkd=0; kazoo_zk=0 ;;
+        --record)     record=1 ;;
+        -h|--help)    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *)            echo "unknown option $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+if [ $use_zk = 0 ] && [ $use_zkd = 0 ]; then echo "--zk-only and --zkd-only exclude each other" >&2; exit 2; fi
+if [ $use_zkd = 0 ]; then kazoo_zkd=0; fi
+if [ $use_zk = 0 ]; then kazoo_zk=0; fi
+
+passed=0 failed=0
+SUMMARY=()
+
+# record a check's outcome
+pass() { passed=$((passed + 1)); SUMMARY+=("PASS  $1"); echo "[run] PASS  $1"; }
+fail() { failed=$((failed + 1)); SUMMARY+=("FAIL  $1"); echo "[run] FAIL  $1"; }
+# check NAME CMD...: run CMD, pass if it exits 0
+check() {
+    local name=$1; shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+STARTED=()
+cleanup() {
+    local d
+    for d in "${STARTED[@]}"; do halt_server "$d"; done
+    STARTED=()
+}
+trap cleanup EXIT
+trap 'echo "[run] interrupted" >&2; exit 130' INT TERM
+
+T0=$(date +%s)
+mkdir -p "$RES"
+rm -f "$RES"/*.txt "$RES"/*.diff "$RES"/*.err
+
+# ---------------------------------------------------------------- prerequisites
+echo "[run] installing prerequisites (idempotent)"
+if ! "$COMPAT_DIR/prereqs.sh" apt; then
+    fail "prerequisites (apt)"
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
+
+# leftovers of an interrupted earlier run (only processes started from our dirs)
+halt_server "$RUN/zk"
+halt_server "$RUN/zkd"
+
+# ---------------------------------------------------------------- servers
+zk_up=0 zkd_up=0
+if [ $use_zk = 1 ]; then
+    if start_zk "$ZK_PORT" "$RUN/zk"; then zk_up=1; STARTED+=("$RUN/zk"); pass "start Apache ZooKeeper on $ZK_PORT"
+    else fail "start Apache ZooKeeper on $ZK_PORT"; fi
+fi
+if [ $use_zkd = 1 ]; then
+    if start_zkd "$ZKD_PORT" "$RUN/zkd"; then zkd_up=1; STARTED+=("$RUN/zkd"); pass "start zkd on $ZKD_PORT"
+    else fail "start zkd on $ZKD_PORT"; fi
+fi
+
+# show_diff A B OUT: unified diff of two transcripts, first 60 lines printed
+show_diff() {
+    if diff -u --label "$(basename "$1")" --label "$(basename "$2")" "$1" "$2" > "$3"; then
+        return 0
+    fi
+    echo "[run] transcripts differ (full diff in $3):"
+    head -n 60 "$3" | sed 's/^/    /'
+    return 1
+}
+
+# ---------------------------------------------------------------- transcripts
+for client in java c; do
+    script="$COMPAT_DIR/$client.sh"
+    ref=""        # what zkd's transcript is compared with
+    if [ $use_zk = 1 ]; then
+        out="$RES/zk-$client.txt"
+        if [ $zk_up = 1 ]; then
+            echo "[run] $client transcript against Apache ZooKeeper"
+            if "$script" "$ZK_PORT" > "$out" 2> "$RES/zk-$client.err"; then
+                pass "$client transcript runs cleanly against Apache ZooKeeper ($(wc -l < "$out") lines)"
+                ref=$out
+            else
+                fail "$client transcript runs cleanly against Apache ZooKeeper (see $RES/zk-$client.err)"
+                tail -n 5 "$out" "$RES/zk-$client.err" | sed 's/^/    /'
+            fi
+            if [ $record = 1 ] && [ -n "$ref" ]; then
+                mkdir -p "$EXPECTED"
+                cp "$out" "$EXPECTED/$client.txt"
+                echo "[run] recorded $EXPECTED/$client.txt"
+            fi
+            check "$client transcript of Apache ZooKeeper matches expected/$client.txt" \
+                show_diff "$EXPECTED/$client.txt" "$out" "$RES/zk-$client.diff"
+        else
+            fail "$client transcript against Apache ZooKeeper (server not running)"
+        fi
+    fi
+    if [ $use_zkd = 1 ]; then
+        [ -n "$ref" ] || ref="$EXPECTED/$client.txt"
+        out="$RES/zkd-$client.txt"
+        if [ $zkd_up = 1 ]; then
+            echo "[run] $client transcript against zkd"
+            if "$script" "$ZKD_PORT" > "$out" 2> "$RES/zkd-$client.err"; then
+                pass "$client transcript runs cleanly against zkd ($(wc -l < "$out") lines)"
+            else
+                fail "$client transcript runs cleanly against zkd (see $RES/zkd-$client.err)"
+            fi
+            check "$client transcript of zkd is identical to Apache ZooKeeper's ($(basename "$ref"))" \
+                show_diff "$ref" "$out" "$RES/zkd-$client.diff"
+        else
+            fail "$client transcript against zkd (server not running)"
+        fi
+    fi
+done
+
+# ---------------------------------------------------------------- kazoo
+run_kazoo() {   # KIND PORT UP
+    local kind=$1 port=$2 up=$3 label
+    [ "$kind" = zk ] && label="Apache ZooKeeper" || label="zkd"
+    if [ "$up" != 1 ]; then
+        fail "kazoo 2.11.0 suite against $label (server not running)"
+        return
+    fi
+    echo "[run] kazoo 2.11.0 suite against $label (about 2 minutes; log in .work/kazoo-$kind.log)"
+    "$COMPAT_DIR/kazoo.sh" "$kind" "$port" "$RUN/$kind" > "$RES/kazoo-$kind.out" 2>&1
+    local rc=$? summary
+    summary=$(tail -n 1 "$RES/kazoo-$kind.out")
+    if [ $rc = 0 ]; then
+        pass "kazoo 2.11.0 suite against $label: ${summary#*: }"
+    else
+        fail "kazoo 2.11.0 suite against $label: ${summary#*: } (exit $rc)"
+        grep -E '^(FAILED|ERROR) ' "$RES/kazoo-$kind.out" | head -n 40 | sed 's/^/    /'
+    fi
+}
+[ $kazoo_zkd = 1 ] && run_kazoo zkd "$ZKD_PORT" $zkd_up
+[ $kazoo_zk = 1 ] && run_kazoo zk "$ZK_PORT" $zk_up
+
+# ---------------------------------------------------------------- still alive?
+# A server that crashed during the run is a failure even if the clients coped.
+if [ $zk_up = 1 ]; then
+    check "Apache ZooKeeper still answers ruok at the end" test "$(four_letter "$ZK_PORT" ruok)" = imok
+fi
+if [ $zkd_up = 1 ]; then
+    check "zkd still answers ruok at the end" test "$(four_letter "$ZKD_PORT" ruok)" = imok
+fi
+
+cleanup
+
+echo
+echo "[run] summary ($(( $(date +%s) - T0 )) s; results in $RES):"
+for line in "${SUMMARY[@]}"; do echo "  $line"; done
+echo "$passed passed, $failed failed"
+[ $failed = 0 ]
