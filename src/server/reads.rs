@@ -32,7 +32,8 @@ fn decode<T: Record>(body: &[u8]) -> Result<T, i32> {
 }
 
 pub fn execute(server: &Server, conn: &ConnHandle, opcode: i32, body: &[u8]) -> ReadOutcome {
-    let ids = conn.auth.read().clone();
+    // Held for the whole read: only this connection's own task ever writes it.
+    let ids = conn.auth.read();
     let tree = server.tree.read();
     let zxid = tree.last_zxid();
     let mut close = false;
