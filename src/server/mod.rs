@@ -164,8 +164,15 @@ impl Server {
         };
         let sink: Arc<dyn ApplySink> = server.clone();
         let raft = consensus::start(&cc, storage, tree, sink).await?;
-        raft.wait(Some(Duration::from_secs(30)))
+        let metrics = raft
+            .wait(Some(Duration::from_secs(30)))
             .state(openraft::ServerState::Leader, "become leader")
+            .await
+            .map_err(crate::storage::io_err)?;
+        // Replay the log tail before serving: a client must never see a state older
+        // than one it saw before the restart (it would be refused for its zxid).
+        raft.wait(Some(Duration::from_secs(300)))
+            .applied_index_at_least(metrics.last_log_index, "replay the log")
             .await
             .map_err(crate::storage::io_err)?;
         let _ = server.raft.set(raft);
