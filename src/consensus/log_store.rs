@@ -9,6 +9,11 @@
 //! no write is acknowledged before it is on disk.
 //!
 //! Vote saves are synced inline: Raft's safety depends on a vote never being forgotten.
+//!
+//! Purging runs on its own thread: after a snapshot openraft purges ~snapCount entries
+//! at once, and deleting them inline would stall every commit behind it. The purge
+//! point is recorded first, so entries below it are never read again however long
+//! their deletion takes.
 
 use std::io;
 use std::ops::RangeBounds;
@@ -26,6 +31,7 @@ const PURGED: &[u8] = b"purged";
 pub struct LogStore {
     storage: Storage,
     flusher: mpsc::Sender<IOFlushed<TypeConfig>>,
+    purger: mpsc::Sender<u64>,
 }
 
 #[derive(Clone)]
@@ -40,9 +46,15 @@ impl LogStore {
         std::thread::Builder::new()
             .name("zkd-log-flusher".into())
             .spawn(move || flush_loop(syncer, rx))?;
+        let (purge_tx, purge_rx) = mpsc::channel::<u64>();
+        let purged = storage.clone();
+        std::thread::Builder::new()
+            .name("zkd-log-purger".into())
+            .spawn(move || purge_loop(purged, purge_rx))?;
         Ok(LogStore {
             storage,
             flusher: tx,
+            purger: purge_tx,
         })
     }
 
@@ -73,6 +85,42 @@ fn flush_loop(storage: Storage, rx: mpsc::Receiver<IOFlushed<TypeConfig>>) {
             // acknowledged, so stop rather than pretend.
             tracing::error!("log fsync failed: {e}; zkd cannot make writes durable and stops");
             std::process::exit(70);
+        }
+    }
+}
+
+/// Delete purged entries in bounded batches, newest purge point first.
+fn purge_loop(storage: Storage, rx: mpsc::Receiver<u64>) {
+    const BATCH: usize = 4096;
+    while let Ok(first) = rx.recv() {
+        let upto = rx.try_iter().fold(first, u64::max);
+        // Resume after the last deleted key instead of skipping its tombstones again.
+        let mut from = 0u64;
+        loop {
+            let keys: Vec<_> = storage
+                .log
+                .range(index_key(from)..=index_key(upto))
+                .take(BATCH)
+                .filter_map(|g| g.key().ok())
+                .collect();
+            if keys.is_empty() {
+                break;
+            }
+            let mut batch = storage.db.batch();
+            for key in &keys {
+                batch.remove_weak(&storage.log, key.clone());
+            }
+            if let Err(e) = batch.commit() {
+                tracing::warn!("log purge failed: {e}");
+                break;
+            }
+            match keys
+                .last()
+                .and_then(|k| <[u8; 8]>::try_from(k.as_ref()).ok())
+            {
+                Some(last) if keys.len() == BATCH => from = u64::from_be_bytes(last) + 1,
+                _ => break,
+            }
         }
     }
 }
@@ -150,8 +198,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let reader = LogReader {
             storage: self.storage.clone(),
         };
+        // Entries below the purge point may still be on disk while the purger works.
         let last_log_id = match reader.last_entry()? {
-            Some(entry) => Some(entry.log_id),
+            Some(entry) => Some(entry.log_id).max(last_purged_log_id),
             None => last_purged_log_id,
         };
         Ok(LogState {
@@ -226,21 +275,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        // Record the purge point first: entries below it are never read again.
         self.storage
             .raft
             .insert(PURGED, encode(&log_id)?)
             .map_err(io_err)?;
-        let keys: Vec<_> = self
-            .storage
-            .log
-            .range(..=index_key(log_id.index))
-            .map(|g| g.key().map_err(io_err))
-            .collect::<Result<_, _>>()?;
-        let mut batch = self.storage.db.batch();
-        for key in keys {
-            batch.remove_weak(&self.storage.log, key);
-        }
-        batch.commit().map_err(io_err)
+        self.purger
+            .send(log_id.index)
+            .map_err(|_| io::Error::other("log purger thread has stopped"))
     }
 }

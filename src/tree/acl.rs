@@ -305,10 +305,32 @@ pub fn ip_matches(id: &str, expr: &str) -> bool {
 pub(crate) struct AclCache {
     map: HashMap<Vec<u8>, Arc<Vec<Acl>>>,
     released: usize,
+    /// The last list handed out: most nodes share one ACL, so most lookups end here
+    /// without encoding a key.
+    last: Option<Arc<Vec<Acl>>>,
 }
 
 impl AclCache {
     pub(crate) fn intern(&mut self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
+        if let Some(last) = &self.last {
+            if **last == acl {
+                return Arc::clone(last);
+            }
+        }
+        let a = self.intern_slow(acl);
+        self.last = Some(Arc::clone(&a));
+        a
+    }
+
+    /// Like [`AclCache::intern`] for a list that is already shared (loading a tree).
+    pub(crate) fn intern_arc(&mut self, acl: Arc<Vec<Acl>>) -> Arc<Vec<Acl>> {
+        match &self.last {
+            Some(last) if **last == *acl => Arc::clone(last),
+            _ => self.intern(acl.as_ref().clone()),
+        }
+    }
+
+    fn intern_slow(&mut self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
         let mut key = BytesMut::new();
         acl.write_field(&mut key);
         let key = key.to_vec();
@@ -325,7 +347,11 @@ impl AclCache {
         self.released += 1;
         if self.released > 64 + self.map.len() {
             self.released = 0;
-            self.map.retain(|_, a| Arc::strong_count(a) > 1);
+            // `last` holds one reference of its own.
+            let last = self.last.as_ref().map(Arc::as_ptr);
+            self.map.retain(|_, a| {
+                Arc::strong_count(a) > 1 + usize::from(Some(Arc::as_ptr(a)) == last)
+            });
         }
     }
 

@@ -251,9 +251,12 @@ impl DataTree {
         next_session_id: i64,
     ) -> Self {
         let mut t = DataTree::empty(config);
-        // Sorted, so a parent (a strict prefix) comes before its descendants.
-        let sorted: BTreeMap<String, Znode> = nodes.collect();
-        if !sorted.contains_key("/") {
+        // Sorted, so a parent (a strict prefix) comes before its descendants. Storage
+        // yields paths in byte order already, which the sort only confirms (linear).
+        let mut sorted: Vec<(String, Znode)> = nodes.collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        t.nodes.reserve(sorted.len());
+        if sorted.first().map(|(p, _)| p.as_str()) != Some("/") {
             t.add_system_nodes();
         }
         for (p, mut node) in sorted {
@@ -267,8 +270,9 @@ impl DataTree {
                     _ => continue,
                 }
             };
+            // Only the system nodes can already be present (with their children).
             node.children = t.raw_remove(&p).map(|e| e.children).unwrap_or_default();
-            node.acl = t.acl_cache.intern(node.acl.as_ref().clone());
+            node.acl = t.acl_cache.intern_arc(node.acl);
             t.raw_insert(p, node);
             if let Some((parent, name)) = link {
                 if let Some(n) = t.nodes.get_mut(&parent) {
