@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# compare.sh — Apache ZooKeeper vs zkd, same machine, same generator, one run.
+#
+#   cargo build --release -p zkd -p zkd-bench
+#   benches/compare.sh            # default run, about 2-3 minutes
+#   benches/compare.sh --big      # also 1,000,000 znodes: RSS, restart, data dir (+ several minutes)
+#
+# Options:  --big  --duration SECS (measured phase per workload, default 8)
+#           --warmup SECS (default 2)  --keep (keep the work dir)  --json FILE
+# Environment: ZK_PORT (27181), ZKD_PORT (27281), ZK_HEAP (2g), WORK (mktemp -d),
+#              BIG_NODES (1000000: znodes loaded by --big),
+#              ZKD_BIN (target/release/zkd), BENCH_BIN (target/release/zkd-bench)
+#
+# Both servers run standalone on loopback with the same zoo.cfg settings
+# (tickTime=2000, default snapCount, no autopurge). ZooKeeper is Debian's 3.8
+# package with forceSync=yes (its default: fsync before acknowledging a write)
+# and -Xmx$ZK_HEAP (default 2g, enough for 1M znodes of 100 B); zkd fsyncs its
+# log before acknowledging too. Every workload runs on ZooKeeper and then on zkd
+# (the order flips from one workload to the next), and every figure is printed
+# with the zkd/ZooKeeper ratio. The generator runs on the same 2 cores as the
+# server under test; the idle server is not loaded meanwhile.
+set -u -o pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+# shellcheck source=../compat-tests/servers.sh
+source "$REPO/compat-tests/servers.sh"   # four_letter, port_open, _launch, halt_server
+
+BIG=0 KEEP=0 DURATION=8 WARMUP=2 JSON_OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --big) BIG=1 ;;
+        --keep) KEEP=1 ;;
+        --duration) DURATION=$2; shift ;;
+        --warmup) WARMUP=$2; shift ;;
+        --json) JSON_OUT=$2; shift ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+ZK_PORT=${ZK_PORT:-27181}
+ZKD_PORT=${ZKD_PORT:-27281}
+ZK_HEAP=${ZK_HEAP:-2g}
+BIG_NODES=${BIG_NODES:-1000000}
+ZKD_BIN=${ZKD_BIN:-$REPO/target/release/zkd}
+BENCH_BIN=${BENCH_BIN:-$REPO/target/release/zkd-bench}
+export ZKD_BIN
+for b in "$ZKD_BIN" "$BENCH_BIN"; do
+    if [ ! -x "$b" ]; then
+        echo "compare.sh: $b not found; run: cargo build --release -p zkd -p zkd-bench" >&2
+        exit 1
+    fi
+done
+WORK=${WORK:-$(mktemp -d /tmp/zkd-compare.XXXXXX)}
+mkdir -p "$WORK"
+RESULTS="$WORK/results.tsv"     # key <tab> zk value <tab> zkd value
+: > "$RESULTS"
+ZKDIR="$WORK/zk" ZKDDIR="$WORK/zkd"
+
+log() { echo "[compare $(date +%T)] $*" >&2; }
+
+cleanup() {
+    for d in "$ZKDIR" "$ZKDDIR"; do [ -f "$d/pid" ] && halt_server "$d" 2>/dev/null; done
+    if [ "$KEEP" = 0 ]; then rm -rf "$WORK"; else log "kept $WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- servers -------------------------------------------------------------------
+
+write_cfg() {   # DIR PORT
+    cat > "$1/zoo.cfg" <<EOF
+tickTime=2000
+dataDir=$1/data
+clientPort=$2
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=*
+forceSync=yes
+EOF
+}
+
+start_server() {   # zk|zkd
+    local kind=$1 dir port
+    if [ "$kind" = zk ]; then dir=$ZKDIR port=$ZK_PORT; else dir=$ZKDDIR port=$ZKD_PORT; fi
+    _check_port "$port" || exit 1
+    rm -rf "$dir"; mkdir -p "$dir/data"
+    write_cfg "$dir" "$port"
+    if [ "$kind" = zk ]; then
+        cat > "$dir/launch.sh" <<EOF
+#!/bin/sh
+exec java -Xmx$ZK_HEAP -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \\
+  -cp $ZK_CP org.apache.zookeeper.server.ZooKeeperServerMain $dir/zoo.cfg
+EOF
+    else
+        cat > "$dir/launch.sh" <<EOF
+#!/bin/sh
+exec $ZKD_BIN serve --config $dir/zoo.cfg
+EOF
+    fi
+    chmod +x "$dir/launch.sh"
+    echo "$kind" > "$dir/kind"; echo "$port" > "$dir/port"
+    _launch "$dir" || { log "$kind failed to start"; exit 1; }
+}
+
+dir_of()  { if [ "$1" = zk ]; then echo "$ZKDIR"; else echo "$ZKDDIR"; fi; }
+port_of() { if [ "$1" = zk ]; then echo "$ZK_PORT"; else echo "$ZKD_PORT"; fi; }
+rss_mb()  { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$(cat "$(dir_of "$1")/pid")/status"; }
+# disk blocks in use (ZooKeeper's preallocated 64 MB txn logs are sparse: count what is allocated)
+du_mb()   { du -sk "$(dir_of "$1")/data" | awk '{printf "%.1f", $1/1024}'; }
+nodes()   { four_letter "$(port_of "$1")" srvr | awk -F': ' '/Node count/ {print $2}'; }
+
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; }
+
+# field FILE EXPR: a value from a zkd-bench --json report (python3, always installed here)
+field() {
+    python3 -c 'import json,sys
+try:
+    r = json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"r": r}))
+except Exception: print("nan")' "$1" "$2"
+}
+
+# bench KIND NAME ARGS...: run zkd-bench against one server, keep the JSON in $WORK/NAME.KIND.json
+bench() {
+    local kind=$1 name=$2; shift 2
+    local out="$WORK/$name.$kind.json"
+    log "$name on $kind: zkd-bench $*"
+    if ! "$BENCH_BIN" "$@" --server "127.0.0.1:$(port_of "$kind")" --json > "$out" 2> "$out.err"; then
+        log "zkd-bench failed on $kind: $(tail -n 3 "$out.err")"
+        echo '{}' > "$out"
+    fi
+    log "  -> $(field "$out" '"%.0f ops/s, %d errors, p99 %.2f ms" % (r["ops_per_sec"], r["errors"], r["latency"]["p99_ms"])')"
+}
+
+# both ORDER NAME ARGS...: the same workload on both servers (ORDER: zk-first or zkd-first)
+both() {
+    local order=$1 name=$2; shift 2
+    if [ "$order" = zk-first ]; then
+        bench zk "$name" "$@"; bench zkd "$name" "$@"
+    else
+        bench zkd "$name" "$@"; bench zk "$name" "$@"
+    fi
+}
+
+fsync_rate() {   # fdatasync/s of 4 KiB appends in $WORK (what a txn log does)
+    python3 - "$WORK/fsync.test" <<'EOF'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+buf = b"x" * 4096; n = 0; t = time.time()
+while time.time() - t < 2.0:
+    os.write(fd, buf); os.fdatasync(fd); n += 1
+print("%.0f" % (n / (time.time() - t))); os.close(fd); os.unlink(sys.argv[1])
+EOF
+}
+
+# ---- run -----------------------------------------------------------------------
+
+T_START=$(date +%s)
+FSYNC=$(fsync_rate)
+log "machine: $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GiB RAM, ${FSYNC} fdatasync/s, load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "ZooKeeper: $(java -version 2>&1 | head -1), -Xmx$ZK_HEAP; zkd: $ZKD_BIN"
+
+start_server zk
+start_server zkd
+COMMON=(--sessions 64 --depth 8 --value-size 100 --warmup "${WARMUP}s" --duration "${DURATION}s")
+
+# Unrecorded warm-up of both servers (JIT for the JVM, allocator and caches for both).
+both zk-first  prewarm --sessions 16 --depth 8 --warmup 0s --duration 3s --keys 1000 mix
+both zk-first  create "${COMMON[@]}" create
+both zkd-first set    "${COMMON[@]}" --keys 10000 set
+both zk-first  get    "${COMMON[@]}" --keys 10000 get
+ZK_PEAK=$(field "$WORK/set.zk.json" 'r["ops_per_sec"]')
+ZK_PEAK_C=$(field "$WORK/create.zk.json" 'r["ops_per_sec"]')
+HALF=$(python3 -c "import sys; a=[float(x) for x in sys.argv[1:] if x!='nan']; print('%.0f' % (max(a)/2) if a else 1000)" "$ZK_PEAK" "$ZK_PEAK_C")
+log "half of ZooKeeper's peak write rate: $HALF ops/s"
+both zkd-first rate   "${COMMON[@]}" --keys 10000 --rate "$HALF" set
+
+for w in create set get; do
+    record "$w ops/s (64 sessions x depth 8, 100 B)" \
+        "$(field "$WORK/$w.zk.json" 'round(r["ops_per_sec"])')" \
+        "$(field "$WORK/$w.zkd.json" 'round(r["ops_per_sec"])')"
+    record "$w p99 ms (saturated)" \
+        "$(field "$WORK/$w.zk.json" 'r["latency"]["p99_ms"]')" \
+        "$(field "$WORK/$w.zkd.json" 'r["latency"]["p99_ms"]')"
+done
+for q in p50 p99 p999; do
+    record "set $q ms at $HALF ops/s" \
+        "$(field "$WORK/rate.zk.json" "r['latency']['${q}_ms']")" \
+        "$(field "$WORK/rate.zkd.json" "r['latency']['${q}_ms']")"
+done
+record "achieved ops/s at $HALF ops/s target" \
+    "$(field "$WORK/rate.zk.json" 'round(r["ops_per_sec"])')" \
+    "$(field "$WORK/rate.zkd.json" 'round(r["ops_per_sec"])')"
+errors() {   # KIND: errors summed over the default workloads
+    python3 -c 'import json,sys
+n = 0
+for f in sys.argv[1:]:
+    try: n += json.load(open(f))["errors"]
+    except Exception: print("nan"); sys.exit()
+print(n)' "$WORK"/{create,set,get,rate}."$1".json
+}
+record "errors (all workloads)" "$(errors zk)" "$(errors zkd)"
+record "RSS MB after the workloads" "$(rss_mb zk)" "$(rss_mb zkd)"
+record "data dir MB after the workloads" "$(du_mb zk)" "$(du_mb zkd)"
+
+if [ "$BIG" = 1 ]; then
+    for kind in zk zkd; do
+        # Load BIG_NODES (1,000,000) znodes of 100 B (16 sessions x 64 pipelined creates), then
+        # create /zkd-bench/k/0 last: the restart probe reads it.
+        bench "$kind" load --sessions 16 --depth 64 --value-size 100 --warmup 0s \
+            --ops "$BIG_NODES" --no-cleanup create
+        bench "$kind" marker --sessions 1 --keys 1 --ops 10 --warmup 0s --no-cleanup get
+        sleep 5
+        eval "LOAD_${kind}=\$(field \"\$WORK/load.$kind.json\" 'round(r[\"ops_per_sec\"])')"
+        eval "NODES_${kind}=\$(nodes $kind)"
+        eval "RSS_${kind}=\$(rss_mb $kind)"
+        eval "DU_${kind}=\$(du_mb $kind)"
+        dir=$(dir_of "$kind")
+        halt_server "$dir"
+        eval "DU2_${kind}=\$(du_mb $kind)"
+        # Restart on the same data; time from launch to the first successful getData.
+        t0=$(date +%s%N)
+        nohup "$dir/launch.sh" >> "$dir/server.log" 2>&1 < /dev/null &
+        echo $! > "$dir/pid"
+        "$BENCH_BIN" probe --server "127.0.0.1:$(port_of "$kind")" --path /zkd-bench/k/0 \
+            --timeout 600s > "$WORK/probe.$kind.txt" 2>&1
+        t1=$(date +%s%N)
+        eval "RESTART_${kind}=\$(( (t1 - t0) / 1000000 ))"
+        log "$kind restart to first read: $(( (t1 - t0) / 1000000 )) ms ($(cat "$WORK/probe.$kind.txt"))"
+        sleep 2
+        eval "RSS2_${kind}=\$(rss_mb $kind)"
+        eval "NODES2_${kind}=\$(nodes $kind)"
+        halt_server "$dir"
+    done
+    record "$((BIG_NODES / 1000))k znodes: load ops/s (16 x 64 creates)" "$LOAD_zk" "$LOAD_zkd"
+    record "$((BIG_NODES / 1000))k znodes: node count (srvr)" "$NODES_zk" "$NODES_zkd"
+    record "$((BIG_NODES / 1000))k znodes: RSS MB after loading" "$RSS_zk" "$RSS_zkd"
+    record "$((BIG_NODES / 1000))k znodes: data dir MB after loading" "$DU_zk" "$DU_zkd"
+    record "$((BIG_NODES / 1000))k znodes: data dir MB after clean stop" "$DU2_zk" "$DU2_zkd"
+    record "$((BIG_NODES / 1000))k znodes: restart to first read ms" "$RESTART_zk" "$RESTART_zkd"
+    record "$((BIG_NODES / 1000))k znodes: RSS MB after restart" "$RSS2_zk" "$RSS2_zkd"
+    record "$((BIG_NODES / 1000))k znodes: node count after restart" "$NODES2_zk" "$NODES2_zkd"
+fi
+
+# ---- report --------------------------------------------------------------------
+ELAPSED=$(( $(date +%s) - T_START ))
+python3 - "$RESULTS" "$JSON_OUT" "$ELAPSED" "$FSYNC" <<'EOF'
+import json, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+def num(s):
+    try: return float(s)
+    except ValueError: return float("nan")
+w = max(len(r[0]) for r in rows)
+print()
+print(f"{'measure':<{w}}  {'ZooKeeper':>11}  {'zkd':>11}  {'zkd/ZK':>7}")
+print("-" * (w + 36))
+out = []
+for name, zk, zkd in rows:
+    a, b = num(zk), num(zkd)
+    ratio = b / a if a == a and b == b and a != 0 else float("nan")
+    fmt = lambda x, s: s if x != x else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}")
+    print(f"{name:<{w}}  {fmt(a, zk or '-'):>11}  {fmt(b, zkd or '-'):>11}  "
+          f"{'' if ratio != ratio else f'{ratio:.2f}x':>7}")
+    out.append({"measure": name, "zookeeper": a if a == a else None,
+                "zkd": b if b == b else None, "ratio": ratio if ratio == ratio else None})
+print(f"\n(run took {sys.argv[3]} s; disk {sys.argv[4]} fdatasync/s)")
+if sys.argv[2]:
+    json.dump(out, open(sys.argv[2], "w"), indent=1)
+EOF
