@@ -71,6 +71,46 @@ impl StateMachine {
     }
 }
 
+/// Hook for `zkd import` (src/migrate): after the importer has filled the `nodes` and
+/// `sessions` keyspaces of a fresh data dir, record the tree's bookkeeping and set
+/// `zxid_base = last_zxid`. A fresh data dir has an empty Raft log whose first indexes
+/// are small, and zxid = zxid_base + log index, so this base is what keeps every zxid
+/// zkd hands out above the imported ones. APPLIED and MEMBERSHIP are left unset on
+/// purpose: [`StateMachine::open`] loads the tree from TREE_META, openraft sees an
+/// uninitialised node, and [`super::start`] initialises a single-voter cluster exactly
+/// as on any first start.
+pub fn seed_imported_state(
+    storage: &Storage,
+    last_zxid: i64,
+    next_session_id: i64,
+) -> io::Result<()> {
+    let mut batch = storage.db.batch();
+    batch.insert(
+        &storage.state,
+        TREE_META,
+        encode(&(last_zxid, next_session_id))?,
+    );
+    batch.insert(&storage.state, ZXID_BASE, encode(&last_zxid)?);
+    batch.commit().map_err(io_err)?;
+    storage.sync()
+}
+
+/// Hook for `zkd export` (src/migrate): the persisted (last zxid, next session id) and
+/// the Raft index the `nodes`/`sessions` keyspaces reflect, so the exporter can refuse
+/// a data dir whose log holds entries not applied yet. `None` if no tree was ever
+/// persisted.
+pub fn persisted_tree_meta(storage: &Storage) -> io::Result<Option<(i64, i64, Option<u64>)>> {
+    let Some(meta) = storage.get(&storage.state, TREE_META)? else {
+        return Ok(None);
+    };
+    let (last_zxid, next_session_id): (i64, i64) = decode(&meta)?;
+    let applied: Option<LogId> = match storage.get(&storage.state, APPLIED)? {
+        Some(b) => decode(&b)?,
+        None => None,
+    };
+    Ok(Some((last_zxid, next_session_id, applied.map(|l| l.index))))
+}
+
 /// Rebuild the tree from the `nodes` and `sessions` keyspaces.
 fn load_tree(
     storage: &Storage,
@@ -114,13 +154,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let st = &self.storage;
         let mut batch = st.db.batch();
+        // Written once per batch: every key version costs a memtable insert.
+        let mut tree_meta = None;
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id;
             match entry.payload {
                 EntryPayload::Normal(proposal) => {
                     let zxid = self.zxid_base + log_id.index as i64;
                     let mut tree = self.tree.write();
+                    let started = std::time::Instant::now();
                     let applied = tree.apply(zxid, &proposal.txn);
+                    // commit_count (mntr), zkd_apply_seconds (/metrics)
+                    crate::admin::metrics::applied(started.elapsed());
                     for dirty in &applied.dirty {
                         match dirty {
                             Dirty::Node(path) => match tree.get(path) {
@@ -139,11 +184,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                             },
                         }
                     }
-                    batch.insert(
-                        &st.state,
-                        TREE_META,
-                        encode(&(tree.last_zxid(), tree.next_session_id()))?,
-                    );
+                    tree_meta = Some((tree.last_zxid(), tree.next_session_id()));
                     self.sink.applied(&tree, proposal.origin, applied);
                 }
                 EntryPayload::Membership(m) => {
@@ -156,6 +197,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             if let Some(responder) = responder {
                 responder.send(());
             }
+        }
+        if let Some(meta) = tree_meta {
+            batch.insert(&st.state, TREE_META, encode(&meta)?);
         }
         batch.insert(&st.state, APPLIED, encode(&self.applied)?);
         batch.commit().map_err(io_err)
