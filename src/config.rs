@@ -15,6 +15,12 @@ use std::time::Duration;
 /// ZooKeeper's default `jute.maxbuffer`: the largest frame and znode payload.
 pub const DEFAULT_MAX_BUFFER: usize = 0xfffff;
 
+/// `metricsProvider.className` values: ZooKeeper's Prometheus provider turns `/metrics`
+/// on; its default provider (in-process only, what `mntr` reads) is what zkd always has.
+pub const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+pub const DEFAULT_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub tick_time: Duration,
@@ -41,8 +47,23 @@ pub struct Config {
     pub autopurge_snap_retain_count: u32,
     pub autopurge_purge_interval: u32,
     pub readonly_mode_enabled: bool,
+    /// The AdminServer (`admin.enableServer`, `admin.serverAddress`, `admin.serverPort`,
+    /// `admin.commandURL`).
     pub admin_enable_server: bool,
+    pub admin_address: IpAddr,
+    pub admin_port: u16,
+    pub admin_command_url: String,
+    /// `/metrics` is served when `metricsProvider.className` names ZooKeeper's
+    /// PrometheusMetricsProvider, or with zkd's own switch `zkd.metrics.prometheus=true`.
+    pub prometheus_enabled: bool,
+    pub metrics_host: IpAddr,
+    pub metrics_port: u16,
+    /// `zkd.logLevel`: a `tracing` filter (`info`, `debug,openraft=info`, ...). `RUST_LOG`
+    /// wins over it.
+    pub log_level: Option<String>,
     pub server_id: u64,
+    /// The text of the file the config was read from (`/commands/initial_configuration`).
+    pub initial_config: String,
     /// Keys present in the file that zkd does not act on.
     pub ignored_keys: Vec<String>,
 }
@@ -69,7 +90,15 @@ impl Default for Config {
             autopurge_purge_interval: 0,
             readonly_mode_enabled: false,
             admin_enable_server: true,
+            admin_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            admin_port: 8080,
+            admin_command_url: "/commands".to_string(),
+            prometheus_enabled: false,
+            metrics_host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            metrics_port: 7000,
+            log_level: None,
             server_id: 1,
+            initial_config: String::new(),
             ignored_keys: Vec::new(),
         }
     }
@@ -90,7 +119,9 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        Config::parse(&text)
+        let mut cfg = Config::parse(&text)?;
+        cfg.initial_config = text;
+        Ok(cfg)
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -153,6 +184,37 @@ impl Config {
             "autopurge.purgeInterval" => self.autopurge_purge_interval = num(value)? as u32,
             "readonlymode.enabled" => self.readonly_mode_enabled = flag(value)?,
             "admin.enableServer" => self.admin_enable_server = flag(value)?,
+            "admin.serverAddress" => {
+                self.admin_address = value.trim().parse().map_err(|_| bad("address"))?
+            }
+            "admin.serverPort" => {
+                self.admin_port = u16::try_from(num(value)?).map_err(|_| bad("port"))?
+            }
+            "admin.commandURL" => {
+                let url = value.trim();
+                if !url.starts_with('/') {
+                    return Err(bad("a path starting with /"));
+                }
+                self.admin_command_url = url.to_string()
+            }
+            "metricsProvider.className" => match value.trim() {
+                PROMETHEUS_PROVIDER => self.prometheus_enabled = true,
+                DEFAULT_PROVIDER => self.prometheus_enabled = false,
+                _ => return Err(bad(
+                    "zkd supports ZooKeeper's PrometheusMetricsProvider and DefaultMetricsProvider",
+                )),
+            },
+            "metricsProvider.httpHost" => {
+                self.metrics_host = value.trim().parse().map_err(|_| bad("address"))?
+            }
+            "metricsProvider.httpPort" => {
+                self.metrics_port = u16::try_from(num(value)?).map_err(|_| bad("port"))?
+            }
+            "zkd.metrics.prometheus" => self.prometheus_enabled = flag(value)?,
+            "zkd.logLevel" => {
+                let level = value.trim();
+                self.log_level = (!level.is_empty()).then(|| level.to_string())
+            }
             _ => self.ignored_keys.push(key.to_string()),
         }
         Ok(())
@@ -160,6 +222,18 @@ impl Config {
 
     pub fn client_addr(&self) -> SocketAddr {
         SocketAddr::new(self.client_port_address, self.client_port)
+    }
+
+    /// Where the AdminServer listens, if it is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_enable_server
+            .then(|| SocketAddr::new(self.admin_address, self.admin_port))
+    }
+
+    /// Where `/metrics` is served, if Prometheus is enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.prometheus_enabled
+            .then(|| SocketAddr::new(self.metrics_host, self.metrics_port))
     }
 
     pub fn min_session_timeout(&self) -> Duration {
@@ -188,14 +262,26 @@ impl Config {
                 .any(|w| w == "*" || w == word)
     }
 
-    /// `key=value` lines as the `conf` four-letter word prints them.
-    pub fn conf_lines(&self) -> Vec<(String, String)> {
-        let data_dir = self.data_dir.display().to_string();
+    /// (dataDir, dataLogDir) as `conf` and `/commands/configuration` show them: absolute,
+    /// as ZooKeeper prints its directories.
+    pub fn report_dirs(&self) -> (String, String) {
+        let abs = |p: &Path| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string()
+        };
+        let data_dir = abs(&self.data_dir);
         let log_dir = self
             .data_log_dir
-            .as_ref()
-            .map(|d| d.display().to_string())
-            .unwrap_or_else(|| data_dir.clone());
+            .as_deref()
+            .map_or_else(|| data_dir.clone(), abs);
+        (data_dir, log_dir)
+    }
+
+    /// `key=value` lines as the `conf` four-letter word prints them.
+    pub fn conf_lines(&self) -> Vec<(String, String)> {
+        let (data_dir, log_dir) = self.report_dirs();
         vec![
             ("clientPort".into(), self.client_port.to_string()),
             ("secureClientPort".into(), "-1".into()),
@@ -294,6 +380,29 @@ mod tests {
             .unwrap();
         assert_eq!(cfg.negotiate_timeout(1000), 1000);
         assert_eq!(cfg.negotiate_timeout(100_000), 60_000);
+    }
+
+    #[test]
+    fn admin_and_metrics_keys() {
+        let cfg = Config::default();
+        assert_eq!(cfg.admin_addr(), Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(cfg.metrics_addr(), None);
+        let cfg = Config::parse(
+            "admin.serverPort=9090\nzookeeper.admin.serverAddress=127.0.0.1\n\
+             metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+             metricsProvider.httpPort=7001\nmetricsProvider.httpHost=127.0.0.1\n\
+             metricsProvider.exportJvmInfo=false\nzkd.logLevel=debug\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.admin_addr(), Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(cfg.metrics_addr(), Some("127.0.0.1:7001".parse().unwrap()));
+        assert_eq!(cfg.log_level.as_deref(), Some("debug"));
+        assert_eq!(cfg.ignored_keys, vec!["metricsProvider.exportJvmInfo"]);
+        let cfg = Config::parse("admin.enableServer=false\nzkd.metrics.prometheus=true").unwrap();
+        assert_eq!(cfg.admin_addr(), None);
+        assert_eq!(cfg.metrics_addr(), Some("0.0.0.0:7000".parse().unwrap()));
+        assert!(Config::parse("metricsProvider.className=com.example.Custom").is_err());
+        assert!(Config::parse("admin.serverPort=http").is_err());
     }
 
     #[test]

@@ -71,8 +71,10 @@ fn flush_loop(storage: Storage, rx: mpsc::Receiver<IOFlushed<TypeConfig>>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
+        let started = std::time::Instant::now();
         let result = storage.sync();
-        metrics::histogram!("zkd_fsync_batch_size").record(batch.len() as f64);
+        // fsynctime / sync_processor_batch_size (mntr) and zkd_fsync_* (/metrics)
+        crate::admin::metrics::fsync_done(batch.len(), started.elapsed());
         for callback in batch {
             let r = match &result {
                 Ok(()) => Ok(()),

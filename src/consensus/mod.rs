@@ -81,6 +81,17 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(io_err)
 }
 
+/// The zxid base of this state (zxid = base + log index), for reporting
+/// (`/commands/last_snapshot`); 0 when never set.
+pub fn zxid_base(storage: &Storage) -> i64 {
+    storage
+        .get(&storage.state, state_machine::ZXID_BASE)
+        .ok()
+        .flatten()
+        .and_then(|b| decode(&b).ok())
+        .unwrap_or(0)
+}
+
 /// Tunables that come from zoo.cfg.
 pub struct ConsensusConfig {
     pub node_id: u64,

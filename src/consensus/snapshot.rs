@@ -159,9 +159,19 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let builder = SnapshotBuilder::new(self.storage.clone());
-        tokio::task::spawn_blocking(move || builder.build())
+        let started = std::time::Instant::now();
+        let built = tokio::task::spawn_blocking(move || builder.build())
             .await
-            .map_err(io_err)?
+            .map_err(io_err)?;
+        // ZooKeeper's snapshottime (mntr) / snapshot_error_count
+        match &built {
+            Ok(_) => crate::admin::metrics::SNAPSHOT_TIME.time(started.elapsed()),
+            Err(e) => {
+                tracing::warn!("snapshot failed: {e}");
+                crate::admin::metrics::SNAPSHOT_ERROR_COUNT.inc();
+            }
+        }
+        built
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     };
     let packet = match first {
         Frame::FourLetter(word) => {
-            admin::serve_four_letter(&server, word, peer, wr).await;
+            admin::serve_four_letter(&server, word, peer, frames, wr).await;
             return;
         }
         Frame::Packet(p) => p,
@@ -65,6 +65,10 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         read_loop(&server, &conn, &mut frames, &done).await;
         server.connections.remove(conn.id);
         server.watches.lock().remove_connection(conn.id);
+        tracing::info!(%peer, "connection closed (session {:#x})", conn.session_id());
+    } else {
+        crate::admin::metrics::UNSUCCESSFUL_HANDSHAKE.inc();
+        tracing::info!(%peer, "connection closed without a session");
     }
     conn.close();
     let _ = writer.await;
@@ -162,16 +166,22 @@ async fn read_loop(
 ) {
     let mut dispatcher = Dispatcher::new(server.clone(), conn.clone());
     loop {
+        // Shutting down: read no more requests; close once no write is in flight.
+        let draining = server.draining.is_cancelled();
         let head = dispatcher.head_write();
+        if draining && head.is_none() {
+            break;
+        }
         let flow = tokio::select! {
             _ = done.cancelled() => Flow::Close,
+            _ = server.draining.cancelled(), if !draining => Flow::Continue,
             applied = async {
                 match head {
                     Some(rx) => rx.await,
                     None => std::future::pending().await,
                 }
             } => dispatcher.complete_head(applied),
-            frame = frames.next() => match frame {
+            frame = frames.next(), if !draining => match frame {
                 Some(Ok(Frame::Packet(p))) => dispatcher.on_packet(p).await,
                 Some(Ok(Frame::FourLetter(_))) => Flow::Close,
                 Some(Err(e)) => {
@@ -181,6 +191,9 @@ async fn read_loop(
                 None => Flow::Close,
             },
         };
+        conn.stats
+            .queued
+            .store(dispatcher.outstanding() as u64, Ordering::Relaxed);
         if flow == Flow::Close {
             break;
         }

@@ -73,10 +73,12 @@ impl Listener {
                     continue;
                 }
             };
+            crate::admin::metrics::CONNECTION_REQUEST_COUNT.inc();
             let slot = {
                 let mut counts = self.per_ip.lock();
                 let n = counts.entry(peer.ip()).or_insert(0);
                 if limit > 0 && *n >= limit {
+                    crate::admin::metrics::CONNECTION_REJECTED.inc();
                     tracing::warn!(
                         %peer,
                         "too many connections from {} - max is {limit}",
@@ -90,6 +92,7 @@ impl Listener {
                     counts: self.per_ip.clone(),
                 }
             };
+            tracing::debug!(%peer, "connection accepted");
             let server = self.server.clone();
             tokio::spawn(async move {
                 connection::serve(server, stream, peer).await;

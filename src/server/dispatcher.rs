@@ -25,6 +25,7 @@ use crate::txn::TxnKind;
 enum Pending {
     Write {
         xid: i32,
+        op: i32,
         started: Instant,
         rx: oneshot::Receiver<Applied>,
     },
@@ -93,6 +94,7 @@ impl Dispatcher {
         self.conn
             .received
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::admin::metrics::BYTES_RECEIVED.add(packet.len() as u64 + 4);
         let header = match jute::RequestHeader::decode(&packet) {
             Ok(h) => h,
             Err(e) => {
@@ -114,12 +116,17 @@ impl Dispatcher {
             op::CLOSE_SESSION => {
                 server.sessions.lock().mark_closing(session_id);
                 return self
-                    .propose(header.xid, started, TxnKind::CloseSession)
+                    .propose(
+                        header.xid,
+                        op::CLOSE_SESSION,
+                        started,
+                        TxnKind::CloseSession,
+                    )
                     .await;
             }
             opcode if is_write(opcode) => {
                 let kind = TxnKind::Request { op: opcode, body };
-                return self.propose(header.xid, started, kind).await;
+                return self.propose(header.xid, opcode, started, kind).await;
             }
             opcode => {
                 let read = Pending::Read {
@@ -137,7 +144,7 @@ impl Dispatcher {
         Flow::Continue
     }
 
-    async fn propose(&mut self, xid: i32, started: Instant, kind: TxnKind) -> Flow {
+    async fn propose(&mut self, xid: i32, op: i32, started: Instant, kind: TxnKind) -> Flow {
         let auth = self.conn.auth_ids();
         match self
             .server
@@ -145,7 +152,12 @@ impl Dispatcher {
             .await
         {
             Ok(rx) => {
-                self.queue.push_back(Pending::Write { xid, started, rx });
+                self.queue.push_back(Pending::Write {
+                    xid,
+                    op,
+                    started,
+                    rx,
+                });
                 Flow::Continue
             }
             Err(e) => {
@@ -157,7 +169,10 @@ impl Dispatcher {
 
     /// The head write was applied: reply, then run the reads that waited for it.
     pub fn complete_head(&mut self, result: Result<Applied, oneshot::error::RecvError>) -> Flow {
-        let Some(Pending::Write { xid, started, .. }) = self.queue.pop_front() else {
+        let Some(Pending::Write {
+            xid, op, started, ..
+        }) = self.queue.pop_front()
+        else {
             return Flow::Continue;
         };
         let Ok(applied) = result else {
@@ -179,6 +194,8 @@ impl Dispatcher {
             Reply::SessionCreated { .. } | Reply::Reaped => Flow::Continue,
         };
         self.server.stats.record_latency(started);
+        self.conn.stats.response(op, started);
+        crate::admin::metrics::request_done(op, true, started.elapsed());
         if flow == Flow::Close {
             return flow;
         }
@@ -210,6 +227,8 @@ impl Dispatcher {
         self.conn
             .send(reply_frame(xid, outcome.zxid, outcome.err, &outcome.body));
         self.server.stats.record_latency(started);
+        self.conn.stats.response(op, started);
+        crate::admin::metrics::request_done(op, false, started.elapsed());
         if outcome.close {
             tracing::info!(peer = %self.conn.peer, op, "closing connection after unsupported request");
             return Flow::Close;
@@ -246,6 +265,7 @@ impl Dispatcher {
             }
             None => {
                 tracing::info!(peer = %self.conn.peer, scheme = %packet.scheme, "auth failed; closing");
+                crate::admin::metrics::AUTH_FAILED.inc();
                 self.conn.send(reply_frame(xid, 0, err::AUTH_FAILED, &[]));
                 Flow::Close
             }

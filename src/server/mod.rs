@@ -100,11 +100,18 @@ pub struct Server {
     pub stats: Stats,
     pub storage: Storage,
     pub started: Instant,
-    pending: Mutex<HashMap<u64, (ConnId, oneshot::Sender<Applied>)>>,
+    /// Cancelled on shutdown: connections stop reading requests, finish the writes
+    /// they have in flight, send the replies and close.
+    pub draining: tokio_util::sync::CancellationToken,
+    /// Proposals of this member awaiting apply, by origin.
+    pending: Mutex<HashMap<u64, Waiter>>,
     next_origin: AtomicU64,
     next_conn: AtomicU64,
     raft: OnceLock<Raft>,
 }
+
+/// A proposal's connection, when it was proposed, and who waits for its result.
+type Waiter = (ConnId, Instant, oneshot::Sender<Applied>);
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -153,6 +160,7 @@ impl Server {
             stats: Stats::default(),
             storage: storage.clone(),
             started,
+            draining: tokio_util::sync::CancellationToken::new(),
             pending: Mutex::new(HashMap::new()),
             next_origin: AtomicU64::new(1),
             next_conn: AtomicU64::new(1),
@@ -175,6 +183,10 @@ impl Server {
             .applied_index_at_least(metrics.last_log_index, "replay the log")
             .await
             .map_err(crate::storage::io_err)?;
+        // ZooKeeper's dbinittime: loading the database before serving.
+        crate::admin::metrics::DB_INIT_TIME.time(started.elapsed());
+        let _ = crate::admin::monitor::elapsed_ms(); // starts the `cons` lresp clock
+        tokio::spawn(crate::admin::keeper::log_leader_changes(raft.clone()));
         let _ = server.raft.set(raft);
         // Every restored session gets a fresh clock, as after a ZooKeeper restart.
         {
@@ -212,7 +224,9 @@ impl Server {
     ) -> io::Result<oneshot::Receiver<Applied>> {
         let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().insert(origin, (conn, tx));
+        self.pending
+            .lock()
+            .insert(origin, (conn, Instant::now(), tx));
         let txn = Txn {
             session_id,
             cxid,
@@ -228,6 +242,7 @@ impl Server {
     }
 
     async fn submit(&self, origin: u64, txn: Txn) -> io::Result<()> {
+        crate::admin::metrics::PROPOSAL_COUNT.inc();
         let raft = self
             .raft
             .get()
@@ -274,6 +289,14 @@ impl ApplySink for Server {
                 .watches
                 .lock()
                 .trigger(&applied.triggers, |conn, acl| self.can_read(conn, acl));
+            // node_*_watch_count: watches fired per trigger
+            for t in &applied.triggers {
+                let fired = events
+                    .iter()
+                    .filter(|(_, e)| e.event_type == t.event_type && e.path == t.path)
+                    .count();
+                crate::admin::metrics::watches_fired(t.event_type, fired);
+            }
             for (conn, event) in events {
                 if let Some(c) = self.connections.get(conn) {
                     c.send(reply_frame(-1, applied.zxid, 0, &event.encode()));
@@ -297,9 +320,10 @@ impl ApplySink for Server {
         if let Some(closed) = applied.closed_session {
             self.sessions.lock().remove(closed);
             self.connections
-                .close_session(closed, waiter.as_ref().map(|(conn, _)| *conn));
+                .close_session(closed, waiter.as_ref().map(|(conn, _, _)| *conn));
         }
-        if let Some((_, tx)) = waiter {
+        if let Some((_, proposed, tx)) = waiter {
+            crate::admin::metrics::committed(proposed.elapsed());
             let _ = tx.send(applied);
         }
     }
@@ -314,6 +338,7 @@ async fn expire_sessions(server: Arc<Server>) {
         let expired = server.sessions.lock().expire(Instant::now());
         for session_id in expired {
             tracing::info!("session {session_id:#x} expired");
+            crate::admin::metrics::STALE_SESSIONS_EXPIRED.inc();
             server
                 .propose_internal(session_id, TxnKind::CloseSession)
                 .await;

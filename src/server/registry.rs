@@ -37,6 +37,8 @@ pub struct ConnHandle {
     /// Last client xid and zxid seen (for `cons`).
     pub last_cxid: AtomicI64,
     pub last_zxid: AtomicI64,
+    /// Latency, last op, queued requests: what `cons` shows besides the above.
+    pub stats: crate::admin::monitor::ConnStats,
     tx: mpsc::UnboundedSender<Outbound>,
     /// The server-wide sent-packet counter (`srvr`'s "Sent").
     server_sent: Arc<AtomicU64>,
@@ -62,6 +64,7 @@ impl ConnHandle {
             sent: AtomicU64::new(0),
             last_cxid: AtomicI64::new(-1),
             last_zxid: AtomicI64::new(-1),
+            stats: Default::default(),
             tx,
             server_sent,
         }
@@ -74,6 +77,7 @@ impl ConnHandle {
     pub fn send(&self, frame: Bytes) {
         self.sent.fetch_add(1, Ordering::Relaxed);
         self.server_sent.fetch_add(1, Ordering::Relaxed);
+        crate::admin::metrics::response_sent(frame.len());
         // A closed receiver means the connection is already going away.
         let _ = self.tx.send(Outbound::Frame(frame));
     }
