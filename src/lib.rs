@@ -14,6 +14,7 @@ pub mod watch;
 pub mod admin;
 pub mod config;
 pub mod consensus;
+pub mod migrate;
 pub mod net;
 pub mod server;
 pub mod session;
