@@ -26,6 +26,9 @@ APT_PACKAGES=(
     openjdk-17-jdk-headless    # javac
     gcc libc6-dev              # to build the C client
     python3-venv               # for the kazoo venv
+    libsnappy-java             # migration.sh: ZooKeeper's snappy-compressed snapshots
+    zktop tmux                 # zktop.sh: the 4lw monitor, in a pseudo-terminal
+    python3-prometheus-client  # tests/operator.rs parses /metrics with it
 )
 
 need_apt() {

@@ -5,7 +5,8 @@
 # Why it exists: zkd claims to be a drop-in ZooKeeper.  This script checks it
 # with clients we did not write: the official Java client + Curator recipes and
 # the C client (normalized transcripts that must be identical to what Apache
-# ZooKeeper produces), and kazoo's own ~490-test suite.
+# ZooKeeper produces), kazoo's own ~490-test suite, and the migration round
+# trip (migration.sh: ZooKeeper dataDir -> zkd import/verify/export -> ZooKeeper).
 #
 #   compat-tests/run.sh [--zk-only | --zkd-only] [--kazoo-both] [--no-kazoo] [--record]
 #
@@ -176,6 +177,32 @@ run_kazoo() {   # KIND PORT UP
 }
 [ $kazoo_zkd = 1 ] && run_kazoo zkd "$ZKD_PORT" $zkd_up
 [ $kazoo_zk = 1 ] && run_kazoo zk "$ZK_PORT" $zk_up
+
+# ---------------------------------------------------------------- zktop
+# Debian's zktop (curses, polls `stat`) in a pseudo-terminal: it must show the server.
+if [ $zk_up = 1 ]; then
+    check "zktop shows Apache ZooKeeper" \
+        bash -c '"$0" "$1" > "$2" 2>&1' "$COMPAT_DIR/zktop.sh" "$ZK_PORT" "$RES/zktop-zk.txt"
+fi
+if [ $zkd_up = 1 ]; then
+    check "zktop shows zkd" \
+        bash -c '"$0" "$1" > "$2" 2>&1' "$COMPAT_DIR/zktop.sh" "$ZKD_PORT" "$RES/zktop-zkd.txt"
+fi
+
+# ---------------------------------------------------------------- migration
+# Import a real ZooKeeper dataDir into zkd, verify, export back, verify again
+# (migration.sh; its own servers on MIG_PORT_BASE.., so the ones above keep running).
+if [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
+    echo "[run] migration round trip (about 2 minutes; log in .work/results/migration.out)"
+    "$COMPAT_DIR/migration.sh" > "$RES/migration.out" 2>&1
+    rc=$?
+    if [ $rc = 0 ]; then
+        pass "migration: import, verify, export, verify: $(tail -n 1 "$RES/migration.out")"
+    else
+        fail "migration: import, verify, export, verify: $(tail -n 1 "$RES/migration.out") (exit $rc)"
+        grep -E 'FAIL' "$RES/migration.out" | head -n 20 | sed 's/^/    /'
+    fi
+fi
 
 # ---------------------------------------------------------------- still alive?
 # A server that crashed during the run is a failure even if the clients coped.
