@@ -193,7 +193,7 @@ fi
 # Import a real ZooKeeper dataDir into zkd, verify, export back, verify again
 # (migration.sh; its own servers on MIG_PORT_BASE.., so the ones above keep running).
 if [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
-    echo "[run] migration round trip (about 2 minutes; log in .work/results/migration.out)"
+    echo "[run] migration round trip (under a minute; log in .work/results/migration.out)"
     "$COMPAT_DIR/migration.sh" > "$RES/migration.out" 2>&1
     rc=$?
     if [ $rc = 0 ]; then
