@@ -6,14 +6,18 @@
 # with clients we did not write: the official Java client + Curator recipes and
 # the C client (normalized transcripts that must be identical to what Apache
 # ZooKeeper produces), kazoo's own ~490-test suite, and the migration round
-# trip (migration.sh: ZooKeeper dataDir -> zkd import/verify/export -> ZooKeeper).
+# trip (migration.sh: ZooKeeper dataDir -> zkd import/verify/export -> ZooKeeper);
+# and with the differential runner (diff.sh): seeded random operation sequences
+# over the raw protocol, every reply and watch event compared between the two.
 #
 #   compat-tests/run.sh [--zk-only | --zkd-only] [--kazoo-both] [--no-kazoo] [--record]
 #
-#   (default)     start ZooKeeper on 22181 and zkd on 22182; run the Java and C
-#                 transcripts against both and diff them; kazoo's suite against zkd
+#   (default)     start ZooKeeper on 22181 and zkd on 22182; the differential runner
+#                 (DIFF_SEEDS seeds, default 200); the Java and C transcripts against
+#                 both, diffed; kazoo's suite against zkd
 #   --zk-only     only Apache ZooKeeper (transcripts are checked against the
-#                 recorded reference in expected/; kazoo only with --kazoo-both)
+#                 recorded reference in expected/; of the differential runner only
+#                 its self-test; kazoo only with --kazoo-both)
 #   --zkd-only    only zkd; its transcripts are diffed against expected/
 #   --kazoo-both  also run kazoo's suite against ZooKeeper (~2 more minutes)
 #   --no-kazoo    skip kazoo's suite entirely
@@ -46,7 +50,7 @@ for arg in "$@"; do
         --kazoo-both) kazoo_zk=1 ;;
         --no-kazoo)   kazoo_zkd=0; kazoo_zk=0 ;;
         --record)     record=1 ;;
-        -h|--help)    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help)    sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *)            echo "unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -77,7 +81,7 @@ trap 'echo "[run] interrupted" >&2; exit 130' INT TERM
 
 T0=$(date +%s)
 mkdir -p "$RES"
-rm -f "$RES"/*.txt "$RES"/*.diff "$RES"/*.err
+rm -f "$RES"/*.txt "$RES"/*.diff "$RES"/*.err "$RES"/diff.out "$RES"/repro-seed-*.json
 
 # ---------------------------------------------------------------- prerequisites
 echo "[run] installing prerequisites (idempotent)"
@@ -111,6 +115,38 @@ show_diff() {
     head -n 60 "$3" | sed 's/^/    /'
     return 1
 }
+
+# ---------------------------------------------------------------- differential runner
+# First, while both servers are fresh and idle: the runner compares the zxids that
+# replies carry, so no one else may write meanwhile (the checks below leave TTL
+# nodes and containers that the servers reap in the background).
+if [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
+    if [ $zk_up = 1 ] && [ $zkd_up = 1 ]; then
+        echo "[run] differential runner: self-test, then ${DIFF_SEEDS:-200} seeds against both servers (about 2 minutes; log in $RES/diff.out)"
+        "$COMPAT_DIR/diff.sh" "$ZK_PORT" "$ZKD_PORT" > "$RES/diff.out" 2>&1
+        rc=$?
+        summary=$(tail -n 1 "$RES/diff.out")
+        if [ $rc = 0 ]; then
+            pass "differential runner: ${summary#\[diff\] }"
+        else
+            fail "differential runner: ${summary#\[diff\] } (exit $rc; see $RES/diff.out)"
+            { grep -a '^\[selftest\] FAIL' "$RES/diff.out"
+              sed -n '/^\[diff\] [0-9]* seeds x/,$p' "$RES/diff.out" \
+                  | grep -aE '^seed |^  minimal|^    #|^    [-+ ] |^  KF'
+            } | head -n 60 | sed 's/^/    /'
+        fi
+    else
+        fail "differential runner (a server is not running)"
+    fi
+elif [ $use_zk = 1 ]; then
+    if [ $zk_up = 1 ] && "$COMPAT_DIR/diff.sh" "$ZK_PORT" - > "$RES/diff.out" 2>&1; then
+        pass "differential runner self-test against Apache ZooKeeper"
+    else
+        fail "differential runner self-test against Apache ZooKeeper (see $RES/diff.out)"
+    fi
+else
+    echo "[run] differential runner not run: it needs Apache ZooKeeper as the reference"
+fi
 
 # ---------------------------------------------------------------- transcripts
 for client in java c; do

@@ -428,7 +428,7 @@ class Client:
             out = {"xid": rxid, "zxid": zxid, "err": err}
             if track and zxid > self.last_zxid:
                 self.last_zxid = zxid
-            if err == 0 or body_on_error:
+            if err == 0 or (body_on_error and r.remaining()):
                 try:
                     out.update(decoder(r))
                 except DecodeError as e:
@@ -500,11 +500,13 @@ class Client:
         return self.call(OP["check"], path_version(path, version), dec_stat)
 
     def multi(self, ops):
-        # the header err of a failed multi is 0 and the results carry the errors
-        return self.call(OP["multi"], multi_request(ops), dec_multi)
+        # the header err of a failed multi is 0 and the results carry the errors;
+        # a body that comes with an error (ZooKeeper sends the partial MultiResponse
+        # when it meets an op it cannot run) is decoded too
+        return self.call(OP["multi"], multi_request(ops), dec_multi, body_on_error=True)
 
     def multi_read(self, ops):
-        return self.call(OP["multiRead"], multi_request(ops), dec_multi)
+        return self.call(OP["multiRead"], multi_request(ops), dec_multi, body_on_error=True)
 
     def set_watches(self, relative_zxid, data, exist, child, persistent=(), recursive=()):
         """setWatches (101), or setWatches2 (105) when there are persistent watches

@@ -123,6 +123,9 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
         }
     } else {
         let id = req.session_id;
+        // A session lives on one connection. Like ZooKeeper, any reattach attempt
+        // (even one with a wrong password) closes the session's current connection.
+        server.connections.close_session(id, Some(conn.id));
         let known = server.tree.read().session(id).is_some();
         let valid = known
             && password_matches(id, &req.passwd)
@@ -142,8 +145,6 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
             .sessions
             .lock()
             .set_timeout(id, timeout, Instant::now());
-        // A session lives on one connection: the newest wins.
-        server.connections.close_session(id, Some(conn.id));
         tracing::info!(%peer, "session {id:#x} reattached");
         id
     };

@@ -184,6 +184,7 @@ impl Dispatcher {
             .store(applied.zxid, std::sync::atomic::Ordering::Relaxed);
         let flow = match &applied.reply {
             Reply::Response { err, body } => {
+                let body = if *err == 0 { &body[..] } else { &[][..] };
                 self.conn.send(reply_frame(xid, applied.zxid, *err, body));
                 Flow::Continue
             }

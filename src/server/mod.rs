@@ -120,9 +120,10 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A reply frame: length prefix, ReplyHeader, then `body` (only sent when err == 0).
+/// A reply frame: length prefix, ReplyHeader, then `body`. ZooKeeper sends no body with
+/// an error, with one exception (a multiRead it rejects part-way), so callers pass an
+/// empty body on error.
 pub fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Bytes {
-    let body = if err == 0 { body } else { &[][..] };
     let mut buf = BytesMut::with_capacity(4 + 16 + body.len());
     buf.put_i32(0);
     jute::ReplyHeader { xid, zxid, err }.write(&mut buf);

@@ -47,8 +47,7 @@ pub fn execute(server: &Server, conn: &ConnHandle, opcode: i32, body: &[u8]) -> 
         | op::GET_CHILDREN
         | op::GET_CHILDREN2
         | op::GET_ACL
-        | op::GET_ALL_CHILDREN_NUMBER
-        | op::MULTI_READ => read_node(
+        | op::GET_ALL_CHILDREN_NUMBER => read_node(
             &tree,
             &mut server.watches.lock(),
             conn.id,
@@ -114,6 +113,15 @@ pub fn execute(server: &Server, conn: &ConnHandle, opcode: i32, body: &[u8]) -> 
             set_watches(&tree, &mut server.watches.lock(), conn, &w);
             Bytes::new()
         }),
+        op::MULTI_READ => {
+            let (err, body) = multi_read(&tree, &ids, body);
+            return ReadOutcome {
+                zxid,
+                err,
+                body,
+                close: false,
+            };
+        }
         op::RECONFIG => Err(err::RECONFIG_DISABLED),
         _ => {
             close = true;
@@ -192,11 +200,32 @@ fn read_node(
             let r: jute::GetAllChildrenNumberRequest = decode(body)?;
             ok(&tree.get_all_children_number(&r.path, ids)?)
         }
-        op::MULTI_READ => {
-            let r: jute::MultiRequest = decode(body)?;
-            ok(&tree.multi_read(&r, ids)?)
-        }
         _ => Err(err::UNIMPLEMENTED),
+    }
+}
+
+/// multiRead. A request holding a non-read op is refused with MarshallingError. As
+/// measured against ZooKeeper, it sends an empty MultiResponse body with the error when
+/// no op is a read, and the error alone otherwise; a body that does not decode gets the
+/// error alone too.
+fn multi_read(tree: &DataTree, ids: &[AuthId], body: &[u8]) -> (i32, Bytes) {
+    let Ok(req) = jute::MultiRequest::decode(body) else {
+        return (err::MARSHALLING_ERROR, Bytes::new());
+    };
+    let is_read = |o: &jute::MultiOp| {
+        matches!(o, jute::MultiOp::GetData(_) | jute::MultiOp::GetChildren(_))
+    };
+    if !req.ops.iter().all(is_read) {
+        let body = if req.ops.iter().any(is_read) {
+            Bytes::new()
+        } else {
+            jute::MultiResponse { results: vec![] }.encode().freeze()
+        };
+        return (err::MARSHALLING_ERROR, body);
+    }
+    match tree.multi_read(&req, ids) {
+        Ok(resp) => (0, resp.encode().freeze()),
+        Err(code) => (code, Bytes::new()),
     }
 }
 
