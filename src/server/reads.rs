@@ -212,9 +212,8 @@ fn multi_read(tree: &DataTree, ids: &[AuthId], body: &[u8]) -> (i32, Bytes) {
     let Ok(req) = jute::MultiRequest::decode(body) else {
         return (err::MARSHALLING_ERROR, Bytes::new());
     };
-    let is_read = |o: &jute::MultiOp| {
-        matches!(o, jute::MultiOp::GetData(_) | jute::MultiOp::GetChildren(_))
-    };
+    let is_read =
+        |o: &jute::MultiOp| matches!(o, jute::MultiOp::GetData(_) | jute::MultiOp::GetChildren(_));
     if !req.ops.iter().all(is_read) {
         let body = if req.ops.iter().any(is_read) {
             Bytes::new()
