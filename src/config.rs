@@ -61,7 +61,19 @@ pub struct Config {
     /// `zkd.logLevel`: a `tracing` filter (`info`, `debug,openraft=info`, ...). `RUST_LOG`
     /// wins over it.
     pub log_level: Option<String>,
+    /// This member's id: `myid` in dataDir (1 for a standalone server).
     pub server_id: u64,
+    /// The ensemble from `server.N` lines (empty: standalone).
+    pub members: BTreeMap<u64, Member>,
+    /// `peerType=observer`: this member is an observer (a Raft learner).
+    pub peer_type_observer: bool,
+    /// `initLimit` / `syncLimit`, in ticks.
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    /// `reconfigEnabled`: whether the reconfig op is allowed.
+    pub reconfig_enabled: bool,
+    /// Whether `clientPort` was given (else an ensemble member uses its `server.N` line's).
+    pub client_port_set: bool,
     /// The text of the file the config was read from (`/commands/initial_configuration`).
     pub initial_config: String,
     /// Keys present in the file that zkd does not act on.
@@ -98,9 +110,96 @@ impl Default for Config {
             metrics_port: 7000,
             log_level: None,
             server_id: 1,
+            members: BTreeMap::new(),
+            peer_type_observer: false,
+            init_limit: 10,
+            sync_limit: 5,
+            reconfig_enabled: false,
+            client_port_set: false,
             initial_config: String::new(),
             ignored_keys: Vec::new(),
         }
+    }
+}
+
+/// One `server.N=host:peerPort:electionPort[:participant|:observer][;[clientAddress:]clientPort]`
+/// line. zkd speaks Raft on the peer port; the election port is accepted and unused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    pub host: String,
+    pub peer_port: u16,
+    pub election_port: u16,
+    pub observer: bool,
+    pub client: Option<SocketAddr>,
+}
+
+impl Member {
+    /// `host:peerPort`, the address Raft traffic goes to.
+    pub fn peer_addr(&self) -> String {
+        format!("{}:{}", self.host, self.peer_port)
+    }
+
+    /// The line's value as ZooKeeper writes it in /zookeeper/config.
+    pub fn zk_config_value(&self) -> String {
+        let role = if self.observer {
+            "observer"
+        } else {
+            "participant"
+        };
+        let mut out = format!(
+            "{}:{}:{}:{role}",
+            self.host, self.peer_port, self.election_port
+        );
+        if let Some(c) = self.client {
+            out.push_str(&format!(";{}:{}", c.ip(), c.port()));
+        }
+        out
+    }
+
+    /// Parse the value of a `server.N` line.
+    pub fn parse(id: u64, value: &str) -> Result<Member, String> {
+        let (server, client) = match value.split_once(';') {
+            Some((s, c)) => (s.trim(), Some(c.trim())),
+            None => (value.trim(), None),
+        };
+        let parts: Vec<&str> = server.split(':').collect();
+        if parts.len() < 3 || parts.len() > 4 {
+            return Err("expected host:peerPort:electionPort[:participant|:observer]".into());
+        }
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("bad port {p:?}"))
+        };
+        let observer = match parts.get(3).map(|r| r.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(r) if r == "participant" => false,
+            Some(r) if r == "observer" => true,
+            Some(r) => return Err(format!("unknown role {r:?}")),
+        };
+        let client = match client.filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => {
+                let (ip, p) = match c.rsplit_once(':') {
+                    Some((ip, p)) => (
+                        ip.parse::<IpAddr>()
+                            .map_err(|_| format!("bad address {ip:?}"))?,
+                        p,
+                    ),
+                    None => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), c),
+                };
+                Some(SocketAddr::new(ip, port(p)?))
+            }
+        };
+        Ok(Member {
+            id,
+            host: parts[0].trim().to_string(),
+            peer_port: port(parts[1])?,
+            election_port: port(parts[2])?,
+            observer,
+            client,
+        })
     }
 }
 
@@ -121,15 +220,60 @@ impl Config {
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
         let mut cfg = Config::parse(&text)?;
         cfg.initial_config = text;
+        if !cfg.members.is_empty() {
+            cfg.read_myid()?;
+        }
         Ok(cfg)
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let mut cfg = Config::default();
+        let mut client_port_set = false;
         for (key, value) in parse_properties(text) {
+            client_port_set |= key == "clientPort";
             cfg.set(&key, &value)?;
         }
+        cfg.client_port_set = client_port_set;
         Ok(cfg)
+    }
+
+    /// An ensemble member reads its id from `dataDir/myid`, as ZooKeeper does, and takes
+    /// its client address from its own `server.N` line when `clientPort` is not set.
+    pub fn read_myid(&mut self) -> Result<(), ConfigError> {
+        let path = self.data_dir.join("myid");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        self.server_id = text.trim().parse().map_err(|_| {
+            ConfigError(format!(
+                "{}: expected a server id, found {text:?}",
+                path.display()
+            ))
+        })?;
+        let Some(me) = self.members.get(&self.server_id) else {
+            return Err(ConfigError(format!(
+                "myid is {} but zoo.cfg has no server.{} line",
+                self.server_id, self.server_id
+            )));
+        };
+        if me.observer {
+            self.peer_type_observer = true;
+        }
+        if let (Some(client), false) = (me.client, self.client_port_set) {
+            self.client_port = client.port();
+            self.client_port_address = client.ip();
+        }
+        Ok(())
+    }
+
+    /// Whether this server is a member of a replicated ensemble.
+    pub fn is_ensemble(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    /// How long a member may go without hearing from a quorum before it drops its
+    /// clients: ZooKeeper's syncLimit × tickTime.
+    pub fn quorum_timeout(&self) -> Duration {
+        self.tick_time * self.sync_limit.max(1)
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
@@ -211,6 +355,26 @@ impl Config {
                 self.metrics_port = u16::try_from(num(value)?).map_err(|_| bad("port"))?
             }
             "zkd.metrics.prometheus" => self.prometheus_enabled = flag(value)?,
+            "initLimit" => self.init_limit = num(value)? as u32,
+            "syncLimit" => self.sync_limit = num(value)? as u32,
+            "reconfigEnabled" => self.reconfig_enabled = flag(value)?,
+            "peerType" => {
+                self.peer_type_observer = match value.trim() {
+                    "observer" => true,
+                    "participant" => false,
+                    _ => return Err(bad("participant or observer")),
+                }
+            }
+            "standaloneEnabled" | "electionAlg" | "quorumListenOnAllIPs" | "dynamicConfigFile" => {
+                self.ignored_keys.push(key.to_string())
+            }
+            _ if key.starts_with("server.") => {
+                let id: u64 = key["server.".len()..]
+                    .parse()
+                    .map_err(|_| bad("server.N needs a numeric N"))?;
+                let member = Member::parse(id, value).map_err(|e| bad(&e))?;
+                self.members.insert(id, member);
+            }
             "zkd.logLevel" => {
                 let level = value.trim();
                 self.log_level = (!level.is_empty()).then(|| level.to_string())
@@ -279,6 +443,15 @@ impl Config {
         (data_dir, log_dir)
     }
 
+    /// ZooKeeper reports serverId 0 for a standalone server.
+    pub fn report_server_id(&self) -> u64 {
+        if self.is_ensemble() {
+            self.server_id
+        } else {
+            0
+        }
+    }
+
     /// `key=value` lines as the `conf` four-letter word prints them.
     pub fn conf_lines(&self) -> Vec<(String, String)> {
         let (data_dir, log_dir) = self.report_dirs();
@@ -300,7 +473,7 @@ impl Config {
                 self.max_session_timeout().as_millis().to_string(),
             ),
             ("clientPortListenBacklog".into(), "-1".into()),
-            ("serverId".into(), "0".into()),
+            ("serverId".into(), self.report_server_id().to_string()),
         ]
     }
 }
@@ -360,7 +533,31 @@ mod tests {
         );
         assert!(cfg.four_letter_allowed("mntr"));
         assert!(!cfg.four_letter_allowed("dump"));
-        assert_eq!(cfg.ignored_keys, vec!["initLimit", "syncLimit"]);
+        assert!(cfg.ignored_keys.is_empty());
+        assert_eq!((cfg.init_limit, cfg.sync_limit), (10, 5));
+    }
+
+    #[test]
+    fn parses_ensemble_lines() {
+        let cfg = Config::parse(
+            "server.1=127.0.0.1:2888:3888;2181\nserver.2=10.0.0.2:2889:3889:participant;0.0.0.0:2182\n\
+             server.3=h3:2890:3890:observer\npeerType=observer\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.members.len(), 3);
+        let m1 = &cfg.members[&1];
+        assert_eq!(m1.peer_addr(), "127.0.0.1:2888");
+        assert_eq!(m1.client, Some("0.0.0.0:2181".parse().unwrap()));
+        assert!(!cfg.members[&2].observer);
+        assert!(cfg.members[&3].observer && cfg.members[&3].client.is_none());
+        assert_eq!(
+            cfg.members[&2].zk_config_value(),
+            "10.0.0.2:2889:3889:participant;0.0.0.0:2182"
+        );
+        assert!(cfg.peer_type_observer);
+        assert!(Config::parse("server.x=h:1:2\n").is_err());
+        assert!(Config::parse("server.1=h:1\n").is_err());
+        assert!(Config::parse("server.1=h:1:2:witness\n").is_err());
     }
 
     #[test]

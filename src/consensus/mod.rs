@@ -10,7 +10,10 @@
 //! * [`state_machine`]: applies committed entries to the in-memory [`DataTree`], persists
 //!   what changed, and hands each result to an [`ApplySink`] (the server) while the tree is
 //!   still locked, so watch events are queued before anyone can read the new state.
-//! * [`network`]: the peer transport (none is needed by a single voter).
+//! * [`peer`]: zkd's framed TCP protocol between members (Raft RPCs, snapshot
+//!   streaming, and what a ZooKeeper follower asks its leader: forwarded writes, sync
+//!   read-indexes, session touches and revalidation).
+//! * [`network`]: openraft's network factory over those peer links.
 //!
 //! zxid = `zxid_base` + log index. Log indexes only grow, across restarts and leader
 //! changes, so zxids are strictly increasing forever; the base lets an import from
@@ -18,6 +21,7 @@
 
 pub mod log_store;
 pub mod network;
+pub mod peer;
 pub mod snapshot;
 pub mod state_machine;
 
@@ -96,9 +100,14 @@ pub fn zxid_base(storage: &Storage) -> i64 {
 pub struct ConsensusConfig {
     pub node_id: u64,
     pub snap_count: u64,
+    /// The voters a pristine member initialises the cluster with (every voter of a new
+    /// ensemble passes the same set, which openraft accepts); `None` for an observer,
+    /// which waits to be added as a learner.
+    pub initial_voters: Option<BTreeMap<u64, BasicNode>>,
+    pub peers: Arc<network::Peers>,
 }
 
-/// Build the Raft node over `storage`, initialising a single-voter cluster on first start.
+/// Build the Raft node over `storage`, initialising the cluster on first start.
 pub async fn start(
     cfg: &ConsensusConfig,
     storage: Storage,
@@ -107,13 +116,18 @@ pub async fn start(
 ) -> io::Result<Raft> {
     let raft_config = openraft::Config {
         cluster_name: "zkd".to_string(),
-        heartbeat_interval: 100,
-        election_timeout_min: 1000,
-        election_timeout_max: 2000,
+        // Failover within a second: a dead leader is noticed after 300-600 ms without
+        // heartbeats; pre-vote keeps a member that was cut off from disrupting the
+        // ensemble with a higher term when it comes back.
+        heartbeat_interval: 50,
+        election_timeout_min: 300,
+        election_timeout_max: 600,
+        enable_pre_vote: Some(true),
+        max_payload_entries: 256,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snap_count),
         max_in_snapshot_log_to_keep: 1000,
         purge_batch_size: 256,
-        install_snapshot_timeout: 60_000,
+        install_snapshot_timeout: 600_000,
         ..Default::default()
     }
     .validate()
@@ -123,16 +137,21 @@ pub async fn start(
     let raft = Raft::new(
         cfg.node_id,
         Arc::new(raft_config),
-        network::Network,
+        network::Network {
+            peers: cfg.peers.clone(),
+        },
         log_store,
         state_machine,
     )
     .await
     .map_err(io_err)?;
-    if !raft.is_initialized().await.map_err(io_err)? {
-        let mut members = BTreeMap::new();
-        members.insert(cfg.node_id, BasicNode::new("127.0.0.1:0"));
-        raft.initialize(members).await.map_err(io_err)?;
+    if let Some(voters) = &cfg.initial_voters {
+        if !raft.is_initialized().await.map_err(io_err)? {
+            if let Err(e) = raft.initialize(voters.clone()).await {
+                // Another voter's initialisation may have reached us first.
+                tracing::info!("cluster initialisation: {e}");
+            }
+        }
     }
     Ok(raft)
 }

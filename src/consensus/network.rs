@@ -1,61 +1,173 @@
-//! Peer transport. A single-voter cluster never sends an RPC; the ensemble issue
-//! replaces this with a framed TCP transport on the peer port.
+//! openraft's view of the peer transport: one [`PeerLink`] per target member, all
+//! sharing the [`Peers`] registry's connections with the server's own requests.
+//!
+//! A member's address comes from this member's zoo.cfg when it lists the target, and
+//! from the Raft membership otherwise (members added by reconfig). Each member reading
+//! its own file is what lets a test put a fault-injecting proxy on one directed link.
 
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use parking_lot::Mutex;
 
+use super::peer::{PeerClient, Request, Response};
 use super::snapshot::SnapshotData;
 use super::{TypeConfig, Vote};
 
 type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
-pub struct Network;
+/// Floor for Raft RPC timeouts: openraft derives them from the heartbeat interval,
+/// which is too tight for an fsync on a busy disk.
+const MIN_RPC_TIMEOUT: Duration = Duration::from_millis(1000);
 
-pub struct NoPeer;
+/// Outgoing links to the other members, by id.
+pub struct Peers {
+    me: u64,
+    configured: BTreeMap<u64, String>,
+    clients: Mutex<HashMap<u64, Arc<PeerClient>>>,
+}
 
-impl RaftNetworkFactory<TypeConfig> for Network {
-    type Network = NoPeer;
+impl Peers {
+    pub fn new(me: u64, configured: BTreeMap<u64, String>) -> Peers {
+        Peers {
+            me,
+            configured,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
 
-    async fn new_client(&mut self, _target: u64, _node: &openraft::impls::BasicNode) -> NoPeer {
-        NoPeer
+    /// The link to `id`; `fallback` is its address in the Raft membership.
+    pub fn client(&self, id: u64, fallback: Option<&str>) -> Option<Arc<PeerClient>> {
+        let addr = self
+            .configured
+            .get(&id)
+            .cloned()
+            .or_else(|| fallback.map(str::to_string))?;
+        let mut clients = self.clients.lock();
+        let client = clients
+            .entry(id)
+            .or_insert_with(|| Arc::new(PeerClient::new(self.me, addr.clone())));
+        if client.addr() != addr {
+            *client = Arc::new(PeerClient::new(self.me, addr));
+        }
+        Some(client.clone())
     }
 }
 
-fn unreachable() -> Unreachable<TypeConfig> {
-    Unreachable::from_string("zkd runs standalone: there are no peers")
+pub struct Network {
+    pub peers: Arc<Peers>,
 }
 
-impl RaftNetworkV2<TypeConfig> for NoPeer {
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, target: u64, node: &openraft::impls::BasicNode) -> PeerLink {
+        PeerLink {
+            target,
+            client: self.peers.client(target, Some(&node.addr)),
+        }
+    }
+}
+
+pub struct PeerLink {
+    target: u64,
+    client: Option<Arc<PeerClient>>,
+}
+
+fn unreachable<E: std::fmt::Display>(e: E) -> RPCError<TypeConfig> {
+    RPCError::Unreachable(Unreachable::from_string(e))
+}
+
+impl PeerLink {
+    async fn call(
+        &self,
+        req: Request,
+        option: &RPCOption,
+    ) -> Result<Response, RPCError<TypeConfig>> {
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| unreachable(format!("no address for member {}", self.target)))?;
+        client
+            .call(req, option.hard_ttl().max(MIN_RPC_TIMEOUT))
+            .await
+            .map_err(unreachable)
+    }
+
+    async fn vote_call(
+        &self,
+        req: Request,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(req, &option).await? {
+            Response::Vote(Ok(r)) => Ok(r),
+            Response::Vote(Err(e)) => Err(RPCError::Network(NetworkError::from_string(e))),
+            _ => Err(RPCError::Network(NetworkError::from_string(
+                "mismatched response",
+            ))),
+        }
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerLink {
     type SnapshotData = SnapshotData;
 
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(unreachable()))
+        match self.call(Request::Append(rpc), &option).await? {
+            Response::Append(Ok(r)) => Ok(r),
+            Response::Append(Err(e)) => Err(RPCError::Network(NetworkError::from_string(e))),
+            _ => Err(RPCError::Network(NetworkError::from_string(
+                "mismatched response",
+            ))),
+        }
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(unreachable()))
+        self.vote_call(Request::Vote(rpc), option).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.vote_call(Request::PreVote(rpc), option).await
     }
 
     async fn full_snapshot(
         &mut self,
-        _vote: Vote,
-        _snapshot: Snapshot,
-        _cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        Err(StreamingError::Unreachable(unreachable()))
+        let Some(client) = self.client.clone() else {
+            return Err(StreamingError::Unreachable(Unreachable::from_string(
+                format!("no address for member {}", self.target),
+            )));
+        };
+        let send = client.send_snapshot(vote, snapshot.meta, snapshot.snapshot);
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            result = send => match result {
+                Ok(vote) => Ok(SnapshotResponse::new(vote)),
+                Err(e) => Err(StreamingError::Unreachable(Unreachable::from_string(e))),
+            },
+        }
     }
 }

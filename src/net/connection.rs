@@ -84,6 +84,11 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
             return false;
         }
     };
+    if !server.serving() {
+        // Like a ZooKeeper member without a quorum: no sessions until there is one.
+        tracing::info!(%peer, "refusing client: this member is not part of a quorum");
+        return false;
+    }
     let last_zxid = server.last_zxid();
     if req.last_zxid_seen > last_zxid {
         // The client has seen a newer state than ours; it must try another server.
@@ -126,10 +131,15 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
         // A session lives on one connection. Like ZooKeeper, any reattach attempt
         // (even one with a wrong password) closes the session's current connection.
         server.connections.close_session(id, Some(conn.id));
-        let known = server.tree.read().session(id).is_some();
-        let valid = known
-            && password_matches(id, &req.passwd)
-            && server.sessions.lock().touch(id, Instant::now());
+        let valid = if server.ensemble.is_some() {
+            // Checked with the leader: this member's copy may lag an expiry.
+            password_matches(id, &req.passwd) && server.revalidate(id, timeout).await
+        } else {
+            let known = server.tree.read().session(id).is_some();
+            known
+                && password_matches(id, &req.passwd)
+                && server.sessions.lock().touch(id, Instant::now())
+        };
         if !valid {
             tracing::info!(%peer, "session {id:#x} is expired or its password is wrong");
             conn.send(record_frame(&jute::ConnectResponse {

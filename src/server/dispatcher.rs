@@ -105,6 +105,9 @@ impl Dispatcher {
         let body = packet.slice(8.min(packet.len())..);
         let session_id = self.conn.session_id();
         server.sessions.lock().touch(session_id, Instant::now());
+        if let Some(ensemble) = &server.ensemble {
+            ensemble.touched(session_id);
+        }
         if header.xid >= 0 {
             self.conn
                 .last_cxid
@@ -127,6 +130,9 @@ impl Dispatcher {
             opcode if is_write(opcode) => {
                 let kind = TxnKind::Request { op: opcode, body };
                 return self.propose(header.xid, opcode, started, kind).await;
+            }
+            op::SYNC if server.ensemble.is_some() => {
+                return self.sync(header.xid, started, body);
             }
             opcode => {
                 let read = Pending::Read {
@@ -165,6 +171,40 @@ impl Dispatcher {
                 Flow::Close
             }
         }
+    }
+
+    /// `sync` in an ensemble: a read-index barrier queued like a write, so the session's
+    /// later reads wait for it too. A barrier that fails closes the connection.
+    fn sync(&mut self, xid: i32, started: Instant, body: Bytes) -> Flow {
+        let request = match jute::SyncRequest::decode(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(peer = %self.conn.peer, "malformed sync request: {e}; closing");
+                return Flow::Close;
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let server = self.server.clone();
+        tokio::spawn(async move {
+            match server.sync_barrier().await {
+                Ok(()) => {
+                    let tree = server.tree.read();
+                    let reply = Reply::Response {
+                        err: 0,
+                        body: jute::SyncResponse { path: request.path }.encode().freeze(),
+                    };
+                    let _ = tx.send(Applied::reply_only(tree.last_zxid(), reply));
+                }
+                Err(e) => tracing::info!("sync failed: {e}"),
+            }
+        });
+        self.queue.push_back(Pending::Write {
+            xid,
+            op: op::SYNC,
+            started,
+            rx,
+        });
+        Flow::Continue
     }
 
     /// The head write was applied: reply, then run the reads that waited for it.

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod dispatcher;
+pub mod ensemble;
 pub mod reads;
 pub mod registry;
 
@@ -108,7 +109,12 @@ pub struct Server {
     next_origin: AtomicU64,
     next_conn: AtomicU64,
     raft: OnceLock<Raft>,
+    /// Present when zoo.cfg lists an ensemble.
+    pub ensemble: Option<ensemble::Ensemble>,
 }
+
+/// Origins are `member id << 40 | counter`.
+const ORIGIN_MEMBER_SHIFT: u32 = 40;
 
 /// A proposal's connection, when it was proposed, and who waits for its result.
 type Waiter = (ConnId, Instant, oneshot::Sender<Applied>);
@@ -152,6 +158,18 @@ impl Server {
             super_digest: config.super_digest.clone(),
         })));
         let started = Instant::now();
+        let peers = Arc::new(consensus::network::Peers::new(
+            config.server_id,
+            config
+                .members
+                .values()
+                .map(|m| (m.id, m.peer_addr()))
+                .collect(),
+        ));
+        let ensemble = config
+            .is_ensemble()
+            .then(|| ensemble::Ensemble::new(peers.clone()));
+        let config_server_id = config.server_id;
         let server = Arc::new(Server {
             sessions: Mutex::new(SessionTracker::new(config.tick_time, started)),
             config,
@@ -163,16 +181,34 @@ impl Server {
             started,
             draining: tokio_util::sync::CancellationToken::new(),
             pending: Mutex::new(HashMap::new()),
-            next_origin: AtomicU64::new(1),
+            // Origins carry the member id, so a reply token never matches on another member.
+            next_origin: AtomicU64::new(
+                ((config_server_id & 0xff_ffff) << ORIGIN_MEMBER_SHIFT) | 1,
+            ),
             next_conn: AtomicU64::new(1),
             raft: OnceLock::new(),
+            ensemble,
         });
+        let initial_voters = if server.config.is_ensemble() {
+            ensemble::initial_voters(&server.config)
+        } else {
+            Some(std::collections::BTreeMap::from([(
+                server.config.server_id,
+                openraft::impls::BasicNode::new("127.0.0.1:0"),
+            )]))
+        };
         let cc = ConsensusConfig {
             node_id: server.config.server_id,
             snap_count: server.config.snap_count,
+            initial_voters,
+            peers,
         };
         let sink: Arc<dyn ApplySink> = server.clone();
         let raft = consensus::start(&cc, storage, tree, sink).await?;
+        if server.ensemble.is_some() {
+            server.start_member(raft).await?;
+            return Ok(server);
+        }
         let metrics = raft
             .wait(Some(Duration::from_secs(30)))
             .state(openraft::ServerState::Leader, "become leader")
@@ -200,6 +236,79 @@ impl Server {
         tokio::spawn(expire_sessions(server.clone()));
         tokio::spawn(reap_containers(server.clone()));
         Ok(server)
+    }
+
+    /// An ensemble member serves once it is part of a quorum (see [`ensemble`]); the
+    /// log tail is replayed as the leader's commit index reaches it, and a client that
+    /// has seen more than this member has applied is refused at the handshake.
+    async fn start_member(self: &Arc<Self>, raft: Raft) -> io::Result<()> {
+        let Some(ensemble) = &self.ensemble else {
+            return Ok(());
+        };
+        let me = self
+            .config
+            .members
+            .get(&self.config.server_id)
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "zoo.cfg has no server.{} line",
+                    self.config.server_id
+                ))
+            })?;
+        let bind = match me.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => std::net::SocketAddr::new(ip, me.peer_port),
+            Err(_) => std::net::SocketAddr::new(
+                std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                me.peer_port,
+            ),
+        };
+        let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen for peers on {bind}: {e}"))
+        })?;
+        tracing::info!(
+            "member {} of {}: peers on {bind}",
+            self.config.server_id,
+            self.config.members.len()
+        );
+        let peer_server = Arc::new(consensus::peer::PeerServer {
+            raft: raft.clone(),
+            service: Arc::new(ensemble::PeerHandler(Arc::downgrade(self))),
+            spool_dir: self.storage.dir.join("snapshots"),
+            leader_contact: ensemble.leader_contact.clone(),
+        });
+        tokio::spawn(peer_server.run(listener));
+        crate::admin::metrics::DB_INIT_TIME.time(self.started.elapsed());
+        let _ = crate::admin::monitor::elapsed_ms();
+        tokio::spawn(crate::admin::keeper::log_leader_changes(raft.clone()));
+        let _ = self.raft.set(raft);
+        tokio::spawn(ensemble::follow_leader_changes(self.clone()));
+        tokio::spawn(ensemble::watch_quorum(self.clone()));
+        tokio::spawn(ensemble::report_touches(self.clone()));
+        tokio::spawn(expire_sessions(self.clone()));
+        tokio::spawn(reap_containers(self.clone()));
+        Ok(())
+    }
+
+    /// Whether this member may serve clients now (always, when standalone).
+    pub fn serving(&self) -> bool {
+        self.ensemble.as_ref().is_none_or(|e| e.in_quorum())
+    }
+
+    /// Whether this member decides what only the leader decides (expiry, reaping).
+    fn decides(&self) -> bool {
+        self.ensemble.is_none() || self.raft().is_some_and(|r| r.is_leader())
+    }
+
+    /// Drop every proposal of this member still waiting for its apply: their
+    /// connections close and the clients retry (the write may or may not happen).
+    pub fn fail_pending(&self, why: &str) {
+        let dropped: Vec<_> = self.pending.lock().drain().collect();
+        if !dropped.is_empty() {
+            tracing::info!(
+                "{why}: {} writes in flight will not be answered",
+                dropped.len()
+            );
+        }
     }
 
     pub fn raft(&self) -> Option<&Raft> {
@@ -244,13 +353,7 @@ impl Server {
 
     async fn submit(&self, origin: u64, txn: Txn) -> io::Result<()> {
         crate::admin::metrics::PROPOSAL_COUNT.inc();
-        let raft = self
-            .raft
-            .get()
-            .ok_or_else(|| io::Error::other("consensus is not running"))?;
-        raft.client_write_ff(Proposal { origin, txn }, None)
-            .await
-            .map_err(crate::storage::io_err)
+        self.submit_proposal(Proposal { origin, txn }).await
     }
 
     /// A txn the server itself decides on (expiry, reaping): nobody waits for its reply.
@@ -336,6 +439,9 @@ async fn expire_sessions(server: Arc<Server>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if !server.decides() {
+            continue;
+        }
         let expired = server.sessions.lock().expire(Instant::now());
         for session_id in expired {
             tracing::info!("session {session_id:#x} expired");
@@ -357,6 +463,9 @@ async fn reap_containers(server: Arc<Server>) {
         .max(1) as usize;
     loop {
         tick.tick().await;
+        if !server.decides() {
+            continue;
+        }
         let mut paths = server.tree.read().reap_candidates(now_ms());
         paths.truncate(per_pass);
         if !paths.is_empty() {

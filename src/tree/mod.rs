@@ -66,6 +66,19 @@ pub struct Applied {
     pub closed_session: Option<i64>,
 }
 
+impl Applied {
+    /// A result that changed nothing (a `sync` barrier's answer).
+    pub fn reply_only(zxid: i64, reply: Reply) -> Applied {
+        Applied {
+            zxid,
+            reply,
+            triggers: Vec::new(),
+            dirty: Vec::new(),
+            closed_session: None,
+        }
+    }
+}
+
 /// The reply part of [`Applied`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {

@@ -1,0 +1,413 @@
+//! What a member of an ensemble does beyond a standalone server: ZooKeeper's
+//! follower/leader protocol expressed on top of Raft.
+//!
+//! * Writes arriving at a follower are forwarded to the leader ([`AppRequest::Propose`]);
+//!   the reply still comes from the follower's own apply, so a session reads its writes.
+//! * `sync` is a read-index barrier: the leader confirms it still leads a quorum and
+//!   names a log index; the member answers once it has applied that far.
+//! * Sessions are ensemble-wide. Members report the sessions they heard from each
+//!   half-tick; only the leader expires sessions; a new leader restarts every clock, as
+//!   ZooKeeper's does. A reattach is checked with the leader, never against a replica's
+//!   possibly stale copy, and makes the member the session's owner: a write arriving on
+//!   a stale connection elsewhere is refused (ZooKeeper's SessionMoved).
+//! * A member that has not heard from a quorum for syncLimit × tickTime drops its
+//!   clients, so nobody keeps acting on a lock the majority may already have expired.
+//! * When the leader changes, writes this member forwarded may be lost: their
+//!   connections are closed (the client sees ConnectionLoss and reconnects with its
+//!   session), as a ZooKeeper follower does when its leader goes away.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use openraft::async_runtime::WatchReceiver;
+use openraft::impls::BasicNode;
+use parking_lot::Mutex;
+
+use super::Server;
+use crate::consensus::network::Peers;
+use crate::consensus::peer::{AppError, AppRequest, AppResponse, LeaderContact, PeerService};
+use crate::consensus::{Proposal, Raft};
+use crate::storage::io_err;
+
+/// How long a forwarded request may take at the leader.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for an election to finish before its connection is closed.
+const LEADER_WAIT: Duration = Duration::from_secs(3);
+
+/// A member's ensemble state (absent on a standalone server).
+pub struct Ensemble {
+    pub peers: Arc<Peers>,
+    pub leader_contact: Arc<LeaderContact>,
+    /// Whether this member is part of a working quorum (else it serves no clients).
+    in_quorum: AtomicBool,
+    /// Sessions heard from since the last report to the leader.
+    touched: Mutex<HashSet<i64>>,
+    /// Leader only: the member each session is attached to.
+    owners: Mutex<HashMap<i64, u64>>,
+}
+
+impl Ensemble {
+    pub fn new(peers: Arc<Peers>) -> Ensemble {
+        Ensemble {
+            peers,
+            leader_contact: Arc::new(LeaderContact::new()),
+            in_quorum: AtomicBool::new(false),
+            touched: Mutex::new(HashSet::new()),
+            owners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn in_quorum(&self) -> bool {
+        self.in_quorum.load(Ordering::Relaxed)
+    }
+
+    pub fn touched(&self, session_id: i64) {
+        if session_id != 0 {
+            self.touched.lock().insert(session_id);
+        }
+    }
+}
+
+/// The member ids and addresses a pristine ensemble is initialised with.
+pub fn initial_voters(config: &crate::config::Config) -> Option<BTreeMap<u64, BasicNode>> {
+    if config.peer_type_observer {
+        return None;
+    }
+    Some(
+        config
+            .members
+            .values()
+            .filter(|m| !m.observer)
+            .map(|m| (m.id, BasicNode::new(m.peer_addr())))
+            .collect(),
+    )
+}
+
+fn not_leader() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, AppError::NotLeader.to_string())
+}
+
+impl Server {
+    fn ensemble_raft(&self) -> io::Result<(&Ensemble, &Raft)> {
+        match (self.ensemble.as_ref(), self.raft()) {
+            (Some(e), Some(r)) => Ok((e, r)),
+            _ => Err(io::Error::other("not an ensemble member")),
+        }
+    }
+
+    /// The current leader's id, waiting a little for an election in progress.
+    async fn leader(&self) -> io::Result<u64> {
+        let (_, raft) = self.ensemble_raft()?;
+        if let Some(id) = raft.current_leader().await {
+            return Ok(id);
+        }
+        raft.wait(Some(LEADER_WAIT))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await
+            .map_err(|_| not_leader())?
+            .current_leader
+            .ok_or_else(not_leader)
+    }
+
+    /// Send an application request to the leader.
+    async fn ask_leader(&self, req: AppRequest) -> io::Result<AppResponse> {
+        let (ensemble, raft) = self.ensemble_raft()?;
+        let leader = self.leader().await?;
+        let fallback = raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone());
+        let client = ensemble
+            .peers
+            .client(leader, fallback.as_deref())
+            .ok_or_else(not_leader)?;
+        client.call_app(req, FORWARD_TIMEOUT).await
+    }
+
+    /// Hand a proposal to consensus: directly on the leader, forwarded from elsewhere.
+    pub(super) async fn submit_proposal(&self, proposal: Proposal) -> io::Result<()> {
+        let raft = self
+            .raft()
+            .ok_or_else(|| io::Error::other("consensus is not running"))?;
+        if self.ensemble.is_none() || raft.is_leader() {
+            return self
+                .propose_as_leader(self.config.server_id, proposal)
+                .await
+                .map_err(|e| io::Error::other(e.to_string()));
+        }
+        match self.ask_leader(AppRequest::Propose(proposal)).await? {
+            AppResponse::Proposed(Ok(())) => Ok(()),
+            AppResponse::Proposed(Err(e)) => Err(io::Error::other(e.to_string())),
+            other => Err(io::Error::other(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    async fn propose_as_leader(&self, from: u64, proposal: Proposal) -> Result<(), AppError> {
+        let raft = self
+            .raft()
+            .ok_or_else(|| AppError::Other("consensus is not running".into()))?;
+        if let Some(ensemble) = &self.ensemble {
+            // The leader's own txns (expiry, reaping) have no origin and no owner check.
+            let session = proposal.txn.session_id;
+            if session != 0 && proposal.origin != 0 {
+                let mut owners = ensemble.owners.lock();
+                let owner = *owners.entry(session).or_insert(from);
+                if owner != from {
+                    return Err(AppError::SessionMoved);
+                }
+            }
+        }
+        raft.client_write_ff(proposal, None)
+            .await
+            .map_err(|e| AppError::Other(e.to_string()))
+    }
+
+    /// `sync`: returns once this member has applied everything committed when it was
+    /// called. Immediate on a standalone server.
+    pub async fn sync_barrier(&self) -> io::Result<()> {
+        let Ok((_, raft)) = self.ensemble_raft() else {
+            return Ok(());
+        };
+        if raft.is_leader() {
+            raft.ensure_linearizable(openraft::raft::ReadPolicy::ReadIndex)
+                .await
+                .map_err(io_err)?;
+            return Ok(());
+        }
+        let index = match self.ask_leader(AppRequest::ReadIndex).await? {
+            AppResponse::ReadIndex(Ok(i)) => i,
+            AppResponse::ReadIndex(Err(e)) => return Err(io::Error::other(e.to_string())),
+            other => return Err(io::Error::other(format!("unexpected answer {other:?}"))),
+        };
+        raft.wait(Some(FORWARD_TIMEOUT))
+            .applied_index_at_least(Some(index), "sync")
+            .await
+            .map_err(io_err)?;
+        Ok(())
+    }
+
+    /// Is this session alive ensemble-wide? Touches it and makes this member its owner.
+    pub async fn revalidate(&self, session_id: i64, timeout_ms: i32) -> bool {
+        let Ok((_, raft)) = self.ensemble_raft() else {
+            return self.revalidate_as_leader(self.config.server_id, session_id, timeout_ms);
+        };
+        if raft.is_leader() {
+            return self.revalidate_as_leader(self.config.server_id, session_id, timeout_ms);
+        }
+        match self
+            .ask_leader(AppRequest::Revalidate {
+                session_id,
+                timeout_ms,
+            })
+            .await
+        {
+            Ok(AppResponse::Revalidated(ok)) => ok,
+            Ok(other) => {
+                tracing::warn!("unexpected revalidate answer {other:?}");
+                false
+            }
+            Err(e) => {
+                tracing::info!("cannot revalidate session {session_id:#x}: {e}");
+                false
+            }
+        }
+    }
+
+    fn revalidate_as_leader(&self, from: u64, session_id: i64, timeout_ms: i32) -> bool {
+        let alive = self.tree.read().session(session_id).is_some()
+            && self.sessions.lock().touch(session_id, Instant::now());
+        if alive {
+            self.sessions
+                .lock()
+                .set_timeout(session_id, timeout_ms, Instant::now());
+            if let Some(ensemble) = &self.ensemble {
+                ensemble.owners.lock().insert(session_id, from);
+            }
+        }
+        alive
+    }
+
+    async fn answer_peer(&self, from: u64, req: AppRequest) -> AppResponse {
+        let raft = match self.raft() {
+            Some(r) if r.is_leader() => r,
+            _ => {
+                return match req {
+                    AppRequest::Propose(_) => AppResponse::Proposed(Err(AppError::NotLeader)),
+                    AppRequest::ReadIndex => AppResponse::ReadIndex(Err(AppError::NotLeader)),
+                    AppRequest::Touch(_) => AppResponse::Touched,
+                    AppRequest::Revalidate { .. } => AppResponse::Revalidated(false),
+                }
+            }
+        };
+        match req {
+            AppRequest::Propose(p) => AppResponse::Proposed(self.propose_as_leader(from, p).await),
+            AppRequest::ReadIndex => AppResponse::ReadIndex(
+                raft.get_read_linearizer(openraft::raft::ReadPolicy::ReadIndex)
+                    .await
+                    .map(|l| l.read_log_id().index())
+                    .map_err(|e| AppError::Other(e.to_string())),
+            ),
+            AppRequest::Touch(ids) => {
+                let now = Instant::now();
+                let mut tracker = self.sessions.lock();
+                for id in ids {
+                    tracker.touch(id, now);
+                }
+                AppResponse::Touched
+            }
+            AppRequest::Revalidate {
+                session_id,
+                timeout_ms,
+            } => AppResponse::Revalidated(self.revalidate_as_leader(from, session_id, timeout_ms)),
+        }
+    }
+}
+
+/// The server answering its peers' application requests.
+pub struct PeerHandler(pub Weak<Server>);
+
+impl PeerService for PeerHandler {
+    fn handle(&self, from: u64, req: AppRequest) -> BoxFuture<'static, AppResponse> {
+        let server = self.0.upgrade();
+        Box::pin(async move {
+            match server {
+                Some(s) => s.answer_peer(from, req).await,
+                None => AppResponse::Proposed(Err(AppError::Other("shutting down".into()))),
+            }
+        })
+    }
+}
+
+/// Every half tick: tell the leader which sessions this member heard from.
+pub(super) async fn report_touches(server: Arc<Server>) {
+    let mut tick =
+        tokio::time::interval((server.config.tick_time / 2).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (Some(ensemble), Some(raft)) = (server.ensemble.as_ref(), server.raft()) else {
+            return;
+        };
+        if raft.is_leader() {
+            ensemble.touched.lock().clear();
+            continue;
+        }
+        let ids: Vec<i64> = ensemble.touched.lock().drain().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        if let Err(e) = server.ask_leader(AppRequest::Touch(ids)).await {
+            tracing::debug!("session touches not delivered: {e}");
+        }
+    }
+}
+
+/// Every tick: decide whether this member is part of a working quorum, and drop its
+/// clients when it is not.
+pub(super) async fn watch_quorum(server: Arc<Server>) {
+    let limit = server.config.quorum_timeout();
+    let mut tick =
+        tokio::time::interval((server.config.tick_time / 2).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (Some(ensemble), Some(raft)) = (server.ensemble.as_ref(), server.raft()) else {
+            return;
+        };
+        let metrics = raft.metrics().borrow_watched().clone();
+        let ok = match metrics.state {
+            openraft::ServerState::Leader => {
+                let single = metrics.membership_config.membership().voter_ids().count() <= 1;
+                single
+                    || metrics
+                        .last_quorum_acked
+                        .as_ref()
+                        .is_some_and(|t| openraft::Instant::elapsed(&**t) < limit)
+            }
+            openraft::ServerState::Follower | openraft::ServerState::Learner => {
+                metrics.current_leader.is_some()
+                    && ensemble.leader_contact.since().is_some_and(|d| d < limit)
+            }
+            _ => false,
+        };
+        let was = ensemble.in_quorum.swap(ok, Ordering::Relaxed);
+        if was && !ok {
+            tracing::warn!(
+                "no quorum for {} ms: closing client connections",
+                limit.as_millis()
+            );
+            server.close_all_connections();
+        } else if ok && !was {
+            tracing::info!("serving clients as {:?}", metrics.state);
+        }
+    }
+}
+
+/// Leader changes: a new leader restarts every session's clock and adds the
+/// configured observers; every member fails the writes it had in flight.
+pub(super) async fn follow_leader_changes(server: Arc<Server>) {
+    let Some(raft) = server.raft().cloned() else {
+        return;
+    };
+    let mut metrics = raft.metrics();
+    let mut last: (Option<u64>, bool) = (None, false);
+    loop {
+        let now = {
+            let m = metrics.borrow_watched();
+            (m.current_leader, m.state == openraft::ServerState::Leader)
+        };
+        if now != last {
+            if last.0.is_some() {
+                server.fail_pending("the leader changed");
+            }
+            if now.1 && !last.1 {
+                server.become_leader(&raft).await;
+            }
+            last = now;
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Server {
+    async fn become_leader(self: &Arc<Self>, raft: &Raft) {
+        let now = Instant::now();
+        {
+            let tree = self.tree.read();
+            let mut tracker = self.sessions.lock();
+            for (id, info) in tree.sessions() {
+                tracker.add(id, info.timeout_ms, now);
+            }
+        }
+        if let Some(e) = &self.ensemble {
+            e.owners.lock().clear();
+        }
+        let membership = raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .clone();
+        for m in self.config.members.values().filter(|m| m.observer) {
+            if membership.get_node(&m.id).is_none() {
+                let raft = raft.clone();
+                let (id, node) = (m.id, BasicNode::new(m.peer_addr()));
+                tokio::spawn(async move {
+                    match raft.add_learner(id, node, false).await {
+                        Ok(_) => tracing::info!("observer {id} added"),
+                        Err(e) => tracing::warn!("cannot add observer {id}: {e}"),
+                    }
+                });
+            }
+        }
+    }
+}
