@@ -127,6 +127,12 @@ async fn read_mask(frames: FramedRead<OwnedReadHalf, FrameCodec>) -> Option<i64>
 /// The output of one command. `asker` is the connection that sent it: ZooKeeper lists
 /// it among the clients too.
 pub async fn run(server: &Server, word: &str, asker: Option<SocketAddr>) -> String {
+    if !server.serving()
+        && !server.read_only_mode()
+        && !matches!(word, "ruok" | "conf" | "envi" | "isro")
+    {
+        return "This ZooKeeper instance is not currently serving requests\n".to_string();
+    }
     match word {
         "ruok" => "imok".to_string(),
         "srvr" => server_stats(server, None),
@@ -148,7 +154,7 @@ pub async fn run(server: &Server, word: &str, asker: Option<SocketAddr>) -> Stri
             .into_iter()
             .map(|(k, v)| format!("zk_{k}\t{}\n", v.text()))
             .collect(),
-        "isro" => "rw".to_string(),
+        "isro" => if server.read_only_mode() { "ro" } else { "rw" }.to_string(),
         "cons" => {
             let mut out = String::new();
             for c in monitor::connections(server, asker) {

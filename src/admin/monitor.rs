@@ -274,11 +274,14 @@ pub fn server_state(server: &Server) -> &'static str {
     let Some(raft) = server.raft() else {
         return "standalone";
     };
-    let m = raft.metrics().borrow_watched().clone();
-    if m.membership_config.membership().voter_ids().count() <= 1 {
+    if server.ensemble.is_none() {
         return "standalone";
     }
-    match m.state {
+    if server.read_only_mode() {
+        return "read-only";
+    }
+    let state = raft.metrics().borrow_watched().state;
+    match state {
         openraft::ServerState::Leader => "leader",
         openraft::ServerState::Follower => "follower",
         openraft::ServerState::Learner => "observer",
@@ -447,8 +450,48 @@ pub fn monitor_rows(server: &Server, asking: bool) -> Vec<(String, Val)> {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v)),
     );
+    rows.extend(leader_rows(server));
     metrics::server_metric_rows(&mut rows);
     rows
+}
+
+/// What a ZooKeeper leader adds to `mntr`: its learners and how many are in sync.
+fn leader_rows(server: &Server) -> Vec<(String, Val)> {
+    let Some(raft) = server
+        .raft()
+        .filter(|r| server.ensemble.is_some() && r.is_leader())
+    else {
+        return Vec::new();
+    };
+    let m = raft.metrics().borrow_watched().clone();
+    let membership = m.membership_config.membership();
+    let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+    let last = m.last_log_index.unwrap_or(0);
+    let (mut followers, mut synced, mut synced_observers) = (0, 0, 0);
+    for (id, matched) in m.replication.iter().flatten() {
+        if *id == m.id {
+            continue;
+        }
+        followers += 1;
+        // In sync: within one batch of the leader's log.
+        let in_sync = matched.as_ref().is_some_and(|l| l.index + 256 >= last);
+        if in_sync && voters.contains(id) {
+            synced += 1;
+        } else if in_sync {
+            synced_observers += 1;
+        }
+    }
+    vec![
+        ("learners".to_string(), Val::Int(followers)),
+        ("synced_followers".to_string(), Val::Int(synced)),
+        (
+            "synced_non_voting_followers".to_string(),
+            Val::Int(synced_observers),
+        ),
+        ("synced_observers".to_string(), Val::Int(synced_observers)),
+        ("followers".to_string(), Val::Int(followers)),
+        ("pending_syncs".to_string(), Val::Int(0)),
+    ]
 }
 
 fn open_fds() -> i64 {

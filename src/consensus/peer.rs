@@ -84,7 +84,10 @@ pub enum AppRequest {
     /// `sync`: confirm leadership with a quorum and return the log index that a member
     /// must have applied to be as new as the leader was at the time of the call.
     ReadIndex,
-    /// Sessions whose clients this member heard from since its last report.
+    /// Sessions whose clients this member heard from since its last report. Sent every
+    /// half tick even when empty: the answer tells the member whether its leader still
+    /// leads a quorum, which heartbeats alone do not (openraft's leader keeps its role
+    /// and keeps heartbeating learners after losing its quorum).
     Touch(Vec<i64>),
     /// A client reattaches to the sender with this session: is it still alive? A yes
     /// also touches it and makes the sender the session's owner.
@@ -95,7 +98,8 @@ pub enum AppRequest {
 pub enum AppResponse {
     Proposed(Result<(), AppError>),
     ReadIndex(Result<u64, AppError>),
-    Touched,
+    /// Whether the leader is in touch with a quorum.
+    Touched(bool),
     Revalidated(bool),
 }
 
@@ -361,11 +365,9 @@ pub struct PeerServer {
     pub service: Arc<dyn PeerService>,
     /// Where incoming snapshots are spooled before they are installed.
     pub spool_dir: PathBuf,
-    /// Set whenever the current leader reaches this member (quorum-loss detection).
-    pub leader_contact: Arc<LeaderContact>,
 }
 
-/// When this member last heard from a leader, in ms since `origin`.
+/// When this member last heard from a leader that leads a quorum, in ms since `origin`.
 pub struct LeaderContact {
     origin: Instant,
     last_ms: AtomicU64,
@@ -484,13 +486,12 @@ impl PeerServer {
 
     async fn answer(&self, from: u64, req: Request) -> Response {
         match req {
-            Request::Append(rpc) => {
-                let r = self.raft.append_entries(rpc).await;
-                if matches!(&r, Ok(resp) if !matches!(resp, AppendEntriesResponse::HigherVote(_))) {
-                    self.leader_contact.touch();
-                }
-                Response::Append(r.map_err(|e| e.to_string()))
-            }
+            Request::Append(rpc) => Response::Append(
+                self.raft
+                    .append_entries(rpc)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
             Request::Vote(rpc) => {
                 Response::Vote(self.raft.vote(rpc).await.map_err(|e| e.to_string()))
             }

@@ -85,6 +85,9 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
         }
     };
     if !server.serving() {
+        if req.read_only == Some(true) && server.read_only_mode() {
+            return read_only_handshake(server, conn, &req);
+        }
         // Like a ZooKeeper member without a quorum: no sessions until there is one.
         tracing::info!(%peer, "refusing client: this member is not part of a quorum");
         return false;
@@ -165,6 +168,29 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
         session_id,
         passwd: Bytes::copy_from_slice(&generate_password(session_id)),
         read_only,
+    }));
+    true
+}
+
+/// A member without a quorum in read-only mode: a local session, reads only. A client
+/// reattaching with a session id gets a fresh local session (its session lives on the
+/// quorum side), as ZooKeeper's ReadOnlyZooKeeperServer does.
+fn read_only_handshake(
+    server: &Arc<Server>,
+    conn: &Arc<ConnHandle>,
+    req: &jute::ConnectRequest,
+) -> bool {
+    let timeout = server.config.negotiate_timeout(req.time_out);
+    let session_id = server.local_session_id();
+    tracing::info!(peer = %conn.peer, "read-only session {session_id:#x}");
+    conn.read_only.store(true, Ordering::Relaxed);
+    conn.session_id.store(session_id, Ordering::Relaxed);
+    conn.send(record_frame(&jute::ConnectResponse {
+        protocol_version: 0,
+        time_out: timeout,
+        session_id,
+        passwd: Bytes::copy_from_slice(&generate_password(session_id)),
+        read_only: Some(true),
     }));
     true
 }

@@ -114,6 +114,22 @@ impl Dispatcher {
                 .store(header.xid as i64, std::sync::atomic::Ordering::Relaxed);
         }
         let started = Instant::now();
+        if self.conn.is_read_only() {
+            match header.op_type {
+                op::CLOSE_SESSION => {
+                    self.conn
+                        .send(reply_frame(header.xid, server.last_zxid(), 0, &[]));
+                    return Flow::Close;
+                }
+                opcode if is_write(opcode) || opcode == op::SYNC => {
+                    let zxid = server.last_zxid();
+                    self.conn
+                        .send(reply_frame(header.xid, zxid, err::NOT_READ_ONLY, &[]));
+                    return Flow::Continue;
+                }
+                _ => {}
+            }
+        }
         match header.op_type {
             op::AUTH => return self.authenticate(header.xid, &body),
             op::CLOSE_SESSION => {

@@ -241,7 +241,7 @@ impl Server {
                 return match req {
                     AppRequest::Propose(_) => AppResponse::Proposed(Err(AppError::NotLeader)),
                     AppRequest::ReadIndex => AppResponse::ReadIndex(Err(AppError::NotLeader)),
-                    AppRequest::Touch(_) => AppResponse::Touched,
+                    AppRequest::Touch(_) => AppResponse::Touched(false),
                     AppRequest::Revalidate { .. } => AppResponse::Revalidated(false),
                 }
             }
@@ -260,7 +260,7 @@ impl Server {
                 for id in ids {
                     tracker.touch(id, now);
                 }
-                AppResponse::Touched
+                AppResponse::Touched(self.serving())
             }
             AppRequest::Revalidate {
                 session_id,
@@ -285,7 +285,8 @@ impl PeerService for PeerHandler {
     }
 }
 
-/// Every half tick: tell the leader which sessions this member heard from.
+/// Every half tick: tell the leader which sessions this member heard from, and learn
+/// whether that leader still leads a quorum.
 pub(super) async fn report_touches(server: Arc<Server>) {
     let mut tick =
         tokio::time::interval((server.config.tick_time / 2).max(Duration::from_millis(10)));
@@ -300,11 +301,10 @@ pub(super) async fn report_touches(server: Arc<Server>) {
             continue;
         }
         let ids: Vec<i64> = ensemble.touched.lock().drain().collect();
-        if ids.is_empty() {
-            continue;
-        }
-        if let Err(e) = server.ask_leader(AppRequest::Touch(ids)).await {
-            tracing::debug!("session touches not delivered: {e}");
+        match server.ask_leader(AppRequest::Touch(ids)).await {
+            Ok(AppResponse::Touched(true)) => ensemble.leader_contact.touch(),
+            Ok(_) => {}
+            Err(e) => tracing::debug!("leader not reached: {e}"),
         }
     }
 }
@@ -346,6 +346,7 @@ pub(super) async fn watch_quorum(server: Arc<Server>) {
             server.close_all_connections();
         } else if ok && !was {
             tracing::info!("serving clients as {:?}", metrics.state);
+            server.close_read_only_connections();
         }
     }
 }
@@ -402,9 +403,17 @@ impl Server {
                 let raft = raft.clone();
                 let (id, node) = (m.id, BasicNode::new(m.peer_addr()));
                 tokio::spawn(async move {
-                    match raft.add_learner(id, node, false).await {
-                        Ok(_) => tracing::info!("observer {id} added"),
-                        Err(e) => tracing::warn!("cannot add observer {id}: {e}"),
+                    // The first attempt may meet the new leader's own membership entry
+                    // still uncommitted; retry while this member leads.
+                    while raft.is_leader() {
+                        match raft.add_learner(id, node.clone(), false).await {
+                            Ok(_) => {
+                                tracing::info!("observer {id} added");
+                                return;
+                            }
+                            Err(e) => tracing::debug!("cannot add observer {id} yet: {e}"),
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 });
             }

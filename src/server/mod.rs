@@ -242,9 +242,6 @@ impl Server {
     /// log tail is replayed as the leader's commit index reaches it, and a client that
     /// has seen more than this member has applied is refused at the handshake.
     async fn start_member(self: &Arc<Self>, raft: Raft) -> io::Result<()> {
-        let Some(ensemble) = &self.ensemble else {
-            return Ok(());
-        };
         let me = self
             .config
             .members
@@ -274,7 +271,6 @@ impl Server {
             raft: raft.clone(),
             service: Arc::new(ensemble::PeerHandler(Arc::downgrade(self))),
             spool_dir: self.storage.dir.join("snapshots"),
-            leader_contact: ensemble.leader_contact.clone(),
         });
         tokio::spawn(peer_server.run(listener));
         crate::admin::metrics::DB_INIT_TIME.time(self.started.elapsed());
@@ -292,6 +288,21 @@ impl Server {
     /// Whether this member may serve clients now (always, when standalone).
     pub fn serving(&self) -> bool {
         self.ensemble.as_ref().is_none_or(|e| e.in_quorum())
+    }
+
+    /// ZooKeeper's read-only mode: a member without a quorum, with
+    /// `readonlymode.enabled`, serves reads to clients that ask for it.
+    pub fn read_only_mode(&self) -> bool {
+        self.config.readonly_mode_enabled && !self.serving()
+    }
+
+    /// A session id for a read-only client: local to this member, never replicated.
+    /// The member id in the top byte keeps it apart from other members' (and never
+    /// 0xFF, the TTL/container owner marker).
+    pub fn local_session_id(&self) -> i64 {
+        let n = self.next_conn.fetch_add(1, Ordering::Relaxed) as i64;
+        let id = (self.config.server_id as i64 & 0x7f) << 56;
+        id | ((now_ms() << 20) & 0x00ff_ffff_ff00_0000) | (n & 0xff_ffff)
     }
 
     /// Whether this member decides what only the leader decides (expiry, reaping).
@@ -374,6 +385,16 @@ impl Server {
     pub fn close_all_connections(&self) {
         for conn in self.connections.all() {
             conn.close();
+        }
+    }
+
+    /// Close the connections of read-only sessions (the quorum is back: their clients
+    /// go and find a read-write member, as ZooKeeper's do).
+    pub fn close_read_only_connections(&self) {
+        for conn in self.connections.all() {
+            if conn.is_read_only() {
+                conn.close();
+            }
         }
     }
 

@@ -39,6 +39,8 @@ pub struct ConnHandle {
     pub last_zxid: AtomicI64,
     /// Latency, last op, queued requests: what `cons` shows besides the above.
     pub stats: crate::admin::monitor::ConnStats,
+    /// A read-only session, served by a member without a quorum (`readonlymode.enabled`).
+    pub read_only: std::sync::atomic::AtomicBool,
     tx: mpsc::UnboundedSender<Outbound>,
     /// The server-wide sent-packet counter (`srvr`'s "Sent").
     server_sent: Arc<AtomicU64>,
@@ -65,6 +67,7 @@ impl ConnHandle {
             last_cxid: AtomicI64::new(-1),
             last_zxid: AtomicI64::new(-1),
             stats: Default::default(),
+            read_only: std::sync::atomic::AtomicBool::new(false),
             tx,
             server_sent,
         }
@@ -84,6 +87,10 @@ impl ConnHandle {
 
     pub fn close(&self) {
         let _ = self.tx.send(Outbound::Close);
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
     }
 
     pub fn auth_ids(&self) -> Vec<AuthId> {
