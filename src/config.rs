@@ -72,6 +72,9 @@ pub struct Config {
     pub sync_limit: u32,
     /// `reconfigEnabled`: whether the reconfig op is allowed.
     pub reconfig_enabled: bool,
+    /// `zkd serve --join` (or `zkd.join=true`): a member with an empty data dir waits to
+    /// be added to a running ensemble instead of initialising one.
+    pub join_existing: bool,
     /// Whether `clientPort` was given (else an ensemble member uses its `server.N` line's).
     pub client_port_set: bool,
     /// The text of the file the config was read from (`/commands/initial_configuration`).
@@ -115,6 +118,7 @@ impl Default for Config {
             init_limit: 10,
             sync_limit: 5,
             reconfig_enabled: false,
+            join_existing: false,
             client_port_set: false,
             initial_config: String::new(),
             ignored_keys: Vec::new(),
@@ -265,6 +269,13 @@ impl Config {
         Ok(())
     }
 
+    pub fn tree_config(&self) -> crate::tree::TreeConfig {
+        crate::tree::TreeConfig {
+            extended_types_enabled: self.extended_types_enabled,
+            super_digest: self.super_digest.clone(),
+        }
+    }
+
     /// Whether this server is a member of a replicated ensemble.
     pub fn is_ensemble(&self) -> bool {
         !self.members.is_empty()
@@ -358,6 +369,7 @@ impl Config {
             "initLimit" => self.init_limit = num(value)? as u32,
             "syncLimit" => self.sync_limit = num(value)? as u32,
             "reconfigEnabled" => self.reconfig_enabled = flag(value)?,
+            "zkd.join" => self.join_existing = flag(value)?,
             "peerType" => {
                 self.peer_type_observer = match value.trim() {
                     "observer" => true,

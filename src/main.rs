@@ -35,6 +35,19 @@ enum Command {
     Export(zkd::migrate::cli::ExportArgs),
     /// Compare two live servers znode by znode through the client protocol.
     Verify(zkd::migrate::cli::VerifyArgs),
+    /// Turn a stopped member's data into a new single-member ensemble (quorum lost for
+    /// good); the other members rejoin with empty data dirs and `serve --join`.
+    Recover(RecoverArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RecoverArgs {
+    /// Required: acknowledges that every other member's data will be discarded.
+    #[arg(long, required = true)]
+    force_new_cluster: bool,
+    /// The member's zoo.cfg (for dataDir and myid).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
 }
 
 /// `zkd serve --help`, after the flags.
@@ -75,6 +88,10 @@ struct ServeArgs {
     /// RUST_LOG environment variable overrides both; default info).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// Ensemble member with an empty data dir joining a running ensemble (after
+    /// `recover --force-new-cluster`): wait to be added instead of forming a new one.
+    #[arg(long)]
+    join: bool,
 }
 
 /// Logging: RUST_LOG, else `--log-level`, else zoo.cfg's `zkd.logLevel`, else info.
@@ -87,7 +104,7 @@ fn init_logging(level: Option<&str>) -> Result<(), String> {
         (_, Some(level)) => {
             EnvFilter::try_new(level).map_err(|e| format!("invalid log level {level:?}: {e}"))?
         }
-        _ => EnvFilter::new("info,openraft=warn,fjall=warn,lsm_tree=warn"),
+        _ => EnvFilter::new("info,openraft=error,fjall=warn,lsm_tree=warn"),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -111,6 +128,7 @@ fn main() -> ExitCode {
         Some(Command::Import(a)) => return zkd::migrate::cli::import(a),
         Some(Command::Export(a)) => return zkd::migrate::cli::export(a),
         Some(Command::Verify(a)) => return zkd::migrate::cli::verify(a),
+        Some(Command::Recover(a)) => return recover(a),
         None => ServeArgs::default(),
     };
     let mut config = match &args.config {
@@ -134,6 +152,9 @@ fn main() -> ExitCode {
     }
     if args.no_admin {
         config.admin_enable_server = false;
+    }
+    if args.join {
+        config.join_existing = true;
     }
     if let Some(port) = args.metrics_port {
         config.prometheus_enabled = true;
@@ -224,6 +245,43 @@ async fn serve(config: Config) -> std::io::Result<()> {
     server.storage.sync()?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+fn recover(args: RecoverArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zkd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let run = async {
+        let storage = zkd::storage::Storage::open(&config.data_dir)?;
+        zkd::consensus::recover::force_new_cluster(&storage, config.tree_config()).await
+    };
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(run),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(r) => {
+            println!(
+                "recovered {}: {} znodes, last zxid {:#x} ({} log entries replayed).\n\
+                 Start this member with `zkd serve`; it forms an ensemble of itself and adds\n\
+                 the other voters of zoo.cfg back as they start with empty data dirs and\n\
+                 `zkd serve --join` (keep their myid files).",
+                config.data_dir.display(),
+                r.znodes,
+                r.last_zxid,
+                r.replayed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zkd recover: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// SIGTERM and SIGINT, registered once so that neither kills the process by default.

@@ -22,6 +22,7 @@
 pub mod log_store;
 pub mod network;
 pub mod peer;
+pub mod recover;
 pub mod snapshot;
 pub mod state_machine;
 

@@ -514,7 +514,13 @@ impl PeerServer {
             "incoming-{}.tmp",
             meta.last_log_id.as_ref().map_or(0, |l| l.index)
         ));
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let spool = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        let mut file = std::io::BufWriter::new(spool);
         while let SnapshotFrame::Chunk(bytes) = recv::<SnapshotFrame>(framed).await? {
             file.write_all(&bytes)?;
         }

@@ -72,16 +72,22 @@ impl Ensemble {
     }
 }
 
-/// The member ids and addresses a pristine ensemble is initialised with.
-pub fn initial_voters(config: &crate::config::Config) -> Option<BTreeMap<u64, BasicNode>> {
-    if config.peer_type_observer {
+/// The member ids and addresses a pristine ensemble is initialised with: the voters
+/// of zoo.cfg; only this member after `recover --force-new-cluster`; none for an
+/// observer or a member told to join a running ensemble.
+pub fn initial_voters(
+    config: &crate::config::Config,
+    recovered: bool,
+) -> Option<BTreeMap<u64, BasicNode>> {
+    if config.peer_type_observer || config.join_existing {
         return None;
     }
+    let voters = config
+        .members
+        .values()
+        .filter(|m| !m.observer && (!recovered || m.id == config.server_id));
     Some(
-        config
-            .members
-            .values()
-            .filter(|m| !m.observer)
+        voters
             .map(|m| (m.id, BasicNode::new(m.peer_addr())))
             .collect(),
     )
@@ -392,6 +398,43 @@ impl Server {
         if let Some(e) = &self.ensemble {
             e.owners.lock().clear();
         }
+        // A tree that came from an import or a forced recovery is not in the log (its
+        // zxid base is above zero while the log still starts at index 0): snapshot and
+        // purge before anyone is added, so that every member that joins installs the
+        // tree by snapshot instead of replaying a log that does not hold it.
+        if !log_holds_tree(self, raft) {
+            let last = raft.metrics().borrow_watched().last_log_index;
+            let _ = raft
+                .wait(Some(Duration::from_secs(60)))
+                .applied_index_at_least(last, "leader's first entries")
+                .await;
+            if raft.trigger().snapshot().await.is_err() {
+                return;
+            }
+            let snapshot = raft
+                .wait(Some(Duration::from_secs(300)))
+                .metrics(
+                    |m| m.snapshot.is_some_and(|s| Some(s.index) >= last),
+                    "snapshot",
+                )
+                .await
+                .ok()
+                .and_then(|m| m.snapshot);
+            match snapshot {
+                Some(snap) => {
+                    tracing::info!("snapshot at {} so new members install the tree", snap.index);
+                    let _ = raft.trigger().purge_log(snap.index).await;
+                    let purged = raft
+                        .wait(Some(Duration::from_secs(60)))
+                        .metrics(|m| m.purged.is_some(), "purge")
+                        .await;
+                    if let Err(e) = purged {
+                        tracing::warn!("log not purged after the first snapshot: {e}");
+                    }
+                }
+                None => tracing::warn!("no snapshot of the imported tree; members cannot join yet"),
+            }
+        }
         let membership = raft
             .metrics()
             .borrow_watched()
@@ -416,6 +459,69 @@ impl Server {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 });
+            }
+        }
+    }
+}
+
+/// Whether a member replaying this log from its start ends up with this tree.
+fn log_holds_tree(server: &Server, raft: &Raft) -> bool {
+    crate::consensus::zxid_base(&server.storage) == 0
+        || raft.metrics().borrow_watched().purged.is_some()
+}
+
+/// After `recover --force-new-cluster`: add the members of zoo.cfg back as they come up
+/// (each as a learner first; a voter is promoted once it has caught up).
+pub(super) async fn add_back_configured(server: Arc<Server>) {
+    let Some(raft) = server.raft().cloned() else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if !raft.is_leader() || !log_holds_tree(&server, &raft) {
+            continue;
+        }
+        let m = raft.metrics().borrow_watched().clone();
+        let membership = m.membership_config.membership().clone();
+        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        let missing_voters: Vec<_> = server
+            .config
+            .members
+            .values()
+            .filter(|c| !c.observer && !voters.contains(&c.id))
+            .collect();
+        if missing_voters.is_empty() {
+            if let Err(e) = crate::consensus::recover::rejoin_done(&server.storage) {
+                tracing::warn!("cannot clear the rejoin marker: {e}");
+            }
+            tracing::info!("every voter of zoo.cfg is back in the ensemble");
+            return;
+        }
+        let last = m.last_log_index.unwrap_or(0);
+        for c in missing_voters {
+            if membership.get_node(&c.id).is_none() {
+                if let Err(e) = raft
+                    .add_learner(c.id, BasicNode::new(c.peer_addr()), false)
+                    .await
+                {
+                    tracing::debug!("cannot add member {} yet: {e}", c.id);
+                }
+                continue;
+            }
+            let caught_up = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&c.id).cloned().flatten())
+                .is_some_and(|l| l.index + 100 >= last);
+            if caught_up {
+                let ids = std::collections::BTreeSet::from([c.id]);
+                match raft
+                    .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
+                    .await
+                {
+                    Ok(_) => tracing::info!("member {} is a voter again", c.id),
+                    Err(e) => tracing::debug!("cannot promote member {} yet: {e}", c.id),
+                }
             }
         }
     }

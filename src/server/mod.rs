@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::consensus::{self, ApplySink, ConsensusConfig, Proposal, Raft};
 use crate::session::SessionTracker;
 use crate::storage::Storage;
-use crate::tree::{Applied, DataTree, Reply, TreeConfig};
+use crate::tree::{Applied, DataTree, Reply};
 use crate::txn::{AuthId, Txn, TxnKind};
 use crate::watch::WatchManager;
 use registry::{ConnId, Registry};
@@ -153,10 +153,7 @@ impl Server {
     /// Open storage, recover the tree, start consensus and the background tasks.
     pub async fn start(config: Config) -> io::Result<Arc<Server>> {
         let storage = Storage::open(&config.data_dir)?;
-        let tree = Arc::new(RwLock::new(DataTree::new(TreeConfig {
-            extended_types_enabled: config.extended_types_enabled,
-            super_digest: config.super_digest.clone(),
-        })));
+        let tree = Arc::new(RwLock::new(DataTree::new(config.tree_config())));
         let started = Instant::now();
         let peers = Arc::new(consensus::network::Peers::new(
             config.server_id,
@@ -189,8 +186,9 @@ impl Server {
             raft: OnceLock::new(),
             ensemble,
         });
+        let rejoin = consensus::recover::rejoin_pending(&server.storage);
         let initial_voters = if server.config.is_ensemble() {
-            ensemble::initial_voters(&server.config)
+            ensemble::initial_voters(&server.config, rejoin)
         } else {
             Some(std::collections::BTreeMap::from([(
                 server.config.server_id,
@@ -280,6 +278,9 @@ impl Server {
         tokio::spawn(ensemble::follow_leader_changes(self.clone()));
         tokio::spawn(ensemble::watch_quorum(self.clone()));
         tokio::spawn(ensemble::report_touches(self.clone()));
+        if consensus::recover::rejoin_pending(&self.storage) {
+            tokio::spawn(ensemble::add_back_configured(self.clone()));
+        }
         tokio::spawn(expire_sessions(self.clone()));
         tokio::spawn(reap_containers(self.clone()));
         Ok(())
