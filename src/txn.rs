@@ -67,6 +67,10 @@ pub enum TxnKind {
     /// The leader's container/TTL reaper: delete each path if it still qualifies at
     /// apply time.
     Reap { paths: Vec<String> },
+    /// The ensemble's membership changed (reconfig, or the first leader of a new
+    /// ensemble): `/zookeeper/config` becomes these `server.N=...` lines followed by
+    /// `version=<this txn's zxid in hex>`, as ZooKeeper writes it.
+    SetConfig { members: String },
 }
 
 #[cfg(test)]

@@ -69,9 +69,13 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: u64, node: &openraft::impls::BasicNode) -> PeerLink {
+        // A membership node holds the member's `server.N` value (see server::reconfig).
+        let addr = crate::config::Member::parse(target, &node.addr)
+            .map(|m| m.peer_addr())
+            .unwrap_or_else(|_| node.addr.clone());
         PeerLink {
             target,
-            client: self.peers.client(target, Some(&node.addr)),
+            client: self.peers.client(target, Some(&addr)),
         }
     }
 }

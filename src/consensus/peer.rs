@@ -92,6 +92,19 @@ pub enum AppRequest {
     /// A client reattaches to the sender with this session: is it still alive? A yes
     /// also touches it and makes the sender the session's owner.
     Revalidate { session_id: i64, timeout_ms: i32 },
+    /// A client's reconfig, to be carried out by the leader.
+    Reconfig(Change),
+}
+
+/// What a reconfig asks for (ZooKeeper's ReconfigRequest): `server.N=...` lines to add,
+/// ids to remove, or a whole new member list; `cur_config_id` -1 or the config version
+/// the client expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub joining: Option<String>,
+    pub leaving: Option<String>,
+    pub new_members: Option<String>,
+    pub cur_config_id: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -101,6 +114,8 @@ pub enum AppResponse {
     /// Whether the leader is in touch with a quorum.
     Touched(bool),
     Revalidated(bool),
+    /// The log index of the new config, or a ZooKeeper error code.
+    Reconfigured(Result<u64, i32>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -150,6 +150,20 @@ impl Dispatcher {
             op::SYNC if server.ensemble.is_some() => {
                 return self.sync(header.xid, started, body);
             }
+            op::RECONFIG if server.ensemble.is_some() => {
+                let (tx, rx) = oneshot::channel();
+                let (server, auth) = (server.clone(), self.conn.auth_ids());
+                tokio::spawn(async move {
+                    let _ = tx.send(server.client_reconfig(auth, body).await);
+                });
+                self.queue.push_back(Pending::Write {
+                    xid: header.xid,
+                    op: op::RECONFIG,
+                    started,
+                    rx,
+                });
+                return Flow::Continue;
+            }
             opcode => {
                 let read = Pending::Read {
                     xid: header.xid,

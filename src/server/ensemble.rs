@@ -48,6 +48,8 @@ pub struct Ensemble {
     touched: Mutex<HashSet<i64>>,
     /// Leader only: the member each session is attached to.
     owners: Mutex<HashMap<i64, u64>>,
+    /// One reconfig at a time.
+    pub reconfig: tokio::sync::Mutex<()>,
 }
 
 impl Ensemble {
@@ -58,6 +60,7 @@ impl Ensemble {
             in_quorum: AtomicBool::new(false),
             touched: Mutex::new(HashSet::new()),
             owners: Mutex::new(HashMap::new()),
+            reconfig: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -88,7 +91,7 @@ pub fn initial_voters(
         .filter(|m| !m.observer && (!recovered || m.id == config.server_id));
     Some(
         voters
-            .map(|m| (m.id, BasicNode::new(m.peer_addr())))
+            .map(|m| (m.id, super::reconfig::node_for(m)))
             .collect(),
     )
 }
@@ -120,7 +123,7 @@ impl Server {
     }
 
     /// Send an application request to the leader.
-    async fn ask_leader(&self, req: AppRequest) -> io::Result<AppResponse> {
+    pub(super) async fn ask_leader(&self, req: AppRequest) -> io::Result<AppResponse> {
         let (ensemble, raft) = self.ensemble_raft()?;
         let leader = self.leader().await?;
         let fallback = raft
@@ -129,7 +132,7 @@ impl Server {
             .membership_config
             .membership()
             .get_node(&leader)
-            .map(|n| n.addr.clone());
+            .map(|n| super::reconfig::peer_addr(leader, n));
         let client = ensemble
             .peers
             .client(leader, fallback.as_deref())
@@ -249,6 +252,9 @@ impl Server {
                     AppRequest::ReadIndex => AppResponse::ReadIndex(Err(AppError::NotLeader)),
                     AppRequest::Touch(_) => AppResponse::Touched(false),
                     AppRequest::Revalidate { .. } => AppResponse::Revalidated(false),
+                    AppRequest::Reconfig(_) => {
+                        AppResponse::Reconfigured(Err(jute::err::CONNECTION_LOSS))
+                    }
                 }
             }
         };
@@ -272,6 +278,9 @@ impl Server {
                 session_id,
                 timeout_ms,
             } => AppResponse::Revalidated(self.revalidate_as_leader(from, session_id, timeout_ms)),
+            AppRequest::Reconfig(change) => {
+                AppResponse::Reconfigured(self.reconfigure(change).await)
+            }
         }
     }
 }
@@ -441,10 +450,13 @@ impl Server {
             .membership_config
             .membership()
             .clone();
+        let server = self.clone();
+        tokio::spawn(async move { server.refresh_published_config().await });
         for m in self.config.members.values().filter(|m| m.observer) {
             if membership.get_node(&m.id).is_none() {
                 let raft = raft.clone();
-                let (id, node) = (m.id, BasicNode::new(m.peer_addr()));
+                let (id, node) = (m.id, super::reconfig::node_for(m));
+                let server = self.clone();
                 tokio::spawn(async move {
                     // The first attempt may meet the new leader's own membership entry
                     // still uncommitted; retry while this member leads.
@@ -452,6 +464,7 @@ impl Server {
                         match raft.add_learner(id, node.clone(), false).await {
                             Ok(_) => {
                                 tracing::info!("observer {id} added");
+                                server.refresh_published_config().await;
                                 return;
                             }
                             Err(e) => tracing::debug!("cannot add observer {id} yet: {e}"),
@@ -491,6 +504,7 @@ pub(super) async fn add_back_configured(server: Arc<Server>) {
             .filter(|c| !c.observer && !voters.contains(&c.id))
             .collect();
         if missing_voters.is_empty() {
+            server.refresh_published_config().await;
             if let Err(e) = crate::consensus::recover::rejoin_done(&server.storage) {
                 tracing::warn!("cannot clear the rejoin marker: {e}");
             }
@@ -501,7 +515,7 @@ pub(super) async fn add_back_configured(server: Arc<Server>) {
         for c in missing_voters {
             if membership.get_node(&c.id).is_none() {
                 if let Err(e) = raft
-                    .add_learner(c.id, BasicNode::new(c.peer_addr()), false)
+                    .add_learner(c.id, super::reconfig::node_for(c), false)
                     .await
                 {
                     tracing::debug!("cannot add member {} yet: {e}", c.id);

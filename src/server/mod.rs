@@ -16,6 +16,7 @@ pub mod auth;
 pub mod dispatcher;
 pub mod ensemble;
 pub mod reads;
+pub mod reconfig;
 pub mod registry;
 
 use std::collections::HashMap;

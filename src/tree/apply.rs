@@ -97,6 +97,7 @@ impl DataTree {
             }
             TxnKind::CloseSession => self.close_session(zxid, txn.session_id),
             TxnKind::Reap { paths } => self.reap(zxid, txn.time_ms, paths),
+            TxnKind::SetConfig { members } => self.set_config(zxid, txn.time_ms, members),
             TxnKind::Request { op, body } => {
                 let mut fx = Effects::default();
                 let reply = self.request(zxid, txn, *op, body, &mut fx);
@@ -409,6 +410,32 @@ impl DataTree {
 
     /// Delete each path that still qualifies at `time_ms` (container: no children and
     /// stored cversion > 0; TTL: no children and expired). Others are skipped silently.
+    /// `/zookeeper/config` is written by the ensemble, never by a client (its ACL is
+    /// read-only), so no permission is checked here.
+    fn set_config(&mut self, zxid: i64, time_ms: i64, members: &str) -> Applied {
+        let mut fx = Effects::default();
+        let path = super::path::CONFIG_PATH;
+        let data = format!("{members}version={zxid:x}");
+        if let Some(node) = self.nodes.get(path) {
+            let acl = std::sync::Arc::clone(&node.acl);
+            self.replace_data(path, Some(Bytes::from(data)));
+            self.modify_stat(path, |s| {
+                s.version = s.version.wrapping_add(1);
+                s.mzxid = zxid;
+                s.mtime = time_ms;
+            });
+            fx.trigger(path, event::NODE_DATA_CHANGED, &acl);
+            fx.dirty_node(path);
+        }
+        Applied {
+            zxid,
+            reply: response(err::OK, Bytes::new()),
+            triggers: fx.triggers,
+            dirty: fx.dirty,
+            closed_session: None,
+        }
+    }
+
     fn reap(&mut self, zxid: i64, time_ms: i64, paths: &[String]) -> Applied {
         let mut fx = Effects::default();
         for p in paths {

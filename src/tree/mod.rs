@@ -39,6 +39,7 @@ use jute::{perms, Acl, Id, StatPersisted};
 
 pub use acl::{check_perm, digest_valid, fixup_acl, ip_matches, ip_valid, mask_digest_ids};
 pub use node::{NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
+pub use path::CONFIG_PATH;
 pub use path::{ancestors, is_special, validate_path};
 pub use session::SessionInfo;
 

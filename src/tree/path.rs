@@ -8,6 +8,9 @@
 //! `""` parent of a top-level node to `"/"`.
 
 /// The paths ZooKeeper refuses to delete (`DataTree.isSpecialPath`).
+/// Where an ensemble publishes its membership.
+pub const CONFIG_PATH: &str = "/zookeeper/config";
+
 pub const SPECIAL_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
 
 /// `true` if `path` is one of [`SPECIAL_PATHS`].
