@@ -14,7 +14,8 @@
 #
 #   (default)     start ZooKeeper on 22181 and zkd on 22182; the differential runner
 #                 (DIFF_SEEDS seeds, default 200); the Java and C transcripts against
-#                 both, diffed; kazoo's suite against zkd
+#                 both, diffed; kazoo's suite against zkd, and its multi-server
+#                 tests against a 3-member zkd ensemble
 #   --zk-only     only Apache ZooKeeper (transcripts are checked against the
 #                 recorded reference in expected/; of the differential runner only
 #                 its self-test; kazoo only with --kazoo-both)
@@ -24,7 +25,8 @@
 #   --record      write ZooKeeper's transcripts to expected/ (after a scenario change)
 #
 # zkd must already be built: ${ZKD_BIN:-target/release/zkd} (relative to the repo).
-# Ports: ZK_PORT (22181) and ZKD_PORT (22182); never 2181.
+# Ports: ZK_PORT (22181) and ZKD_PORT (22182), the ensemble ZKD_ENS_PORT+1..3,
+# +101..103, +201..203 (22290); never 2181.
 # Servers are started from compat-tests/.work/run/{zk,zkd} and always stopped on
 # exit.  Transcripts, diffs and logs are kept in compat-tests/.work/results/.
 # The last line is "N passed, M failed" counting the checks below; the exit
@@ -213,6 +215,21 @@ run_kazoo() {   # KIND PORT UP
 }
 [ $kazoo_zkd = 1 ] && run_kazoo zkd "$ZKD_PORT" $zkd_up
 [ $kazoo_zk = 1 ] && run_kazoo zk "$ZK_PORT" $zk_up
+
+# kazoo's multi-server tests (the ones kazoo.sh deselects) against a 3-member zkd
+# ensemble of its own on ZKD_ENS_PORT+1..3 (kazoo-ensemble.sh).
+if [ $kazoo_zkd = 1 ]; then
+    echo "[run] kazoo multi-server tests against a zkd ensemble (under a minute; log in .work/kazoo-ensemble.log)"
+    "$COMPAT_DIR/kazoo-ensemble.sh" > "$RES/kazoo-ensemble.out" 2>&1
+    rc=$?
+    summary=$(tail -n 1 "$RES/kazoo-ensemble.out")
+    if [ $rc = 0 ]; then
+        pass "kazoo multi-server tests against a zkd ensemble: ${summary#*: }"
+    else
+        fail "kazoo multi-server tests against a zkd ensemble: ${summary#*: } (exit $rc)"
+        grep -E '^(FAILED|ERROR) ' "$RES/kazoo-ensemble.out" | head -n 20 | sed 's/^/    /'
+    fi
+fi
 
 # ---------------------------------------------------------------- zktop
 # Debian's zktop (curses, polls `stat`) in a pseudo-terminal: it must show the server.

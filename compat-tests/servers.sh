@@ -74,15 +74,26 @@ _pid_alive() {
     tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/zoo.cfg"
 }
 
-# _launch DIR: run DIR/launch.sh in the background, record its PID, wait for imok
-_launch() {
-    local dir=$1 port pid i
-    port=$(cat "$dir/port")
+# _spawn DIR: run DIR/launch.sh in the background and record its PID (no waiting)
+_spawn() {
+    local dir=$1
     : >> "$dir/server.log"
     echo "=== launch $(date -u +%FT%TZ)" >> "$dir/server.log"
     nohup "$dir/launch.sh" >> "$dir/server.log" 2>&1 < /dev/null &
-    pid=$!
-    echo "$pid" > "$dir/pid"
+    echo $! > "$dir/pid"
+}
+
+# _launch DIR: _spawn, then _await_ready
+_launch() {
+    _spawn "$1" && _await_ready "$1"
+}
+
+# _await_ready DIR: wait until the server spawned from DIR answers imok and serves
+# (an ensemble member serves once a quorum has formed: spawn every member first)
+_await_ready() {
+    local dir=$1 port pid i
+    port=$(cat "$dir/port")
+    pid=$(cat "$dir/pid")
     for ((i = 0; i < SERVER_START_TIMEOUT * 10; i++)); do
         if ! kill -0 "$pid" 2>/dev/null; then
             _log "$(cat "$dir/kind") on port $port exited during startup; last log lines:"

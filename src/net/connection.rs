@@ -84,18 +84,18 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
             return false;
         }
     };
+    let last_zxid = server.last_zxid();
+    if req.last_zxid_seen > last_zxid {
+        // The client has seen a newer state than ours; it must try another server.
+        tracing::info!(%peer, "refusing client: its zxid {:#x} is ahead of ours {last_zxid:#x}", req.last_zxid_seen);
+        return false;
+    }
     if !server.serving() {
         if req.read_only == Some(true) && server.read_only_mode() {
             return read_only_handshake(server, conn, &req);
         }
         // Like a ZooKeeper member without a quorum: no sessions until there is one.
         tracing::info!(%peer, "refusing client: this member is not part of a quorum");
-        return false;
-    }
-    let last_zxid = server.last_zxid();
-    if req.last_zxid_seen > last_zxid {
-        // The client has seen a newer state than ours; it must try another server.
-        tracing::info!(%peer, "refusing client: its zxid {:#x} is ahead of ours {last_zxid:#x}", req.last_zxid_seen);
         return false;
     }
     let timeout = server.config.negotiate_timeout(req.time_out);

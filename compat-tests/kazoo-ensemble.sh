@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# kazoo-ensemble.sh — kazoo 2.11.0's multi-server tests against a 3-member zkd ensemble.
+#
+# kazoo.sh runs kazoo's suite against ONE server, so the tests that need an
+# ensemble are deselected there (kazoo/kazoo-deselect.txt). This script runs
+# exactly those against a real 3-member zkd ensemble on 127.0.0.1:
+#   test_update_host_list (x3 handlers)  a client grows its host list, its member
+#                                        is stopped, the client stays CONNECTED
+#   TestReadOnlyMode::test_read_only     two of three members stopped: the last
+#                                        serves a read-only session (CONNECTED_RO)
+#   TestReconfig (3 tests)               reconfig as super: add/remove an observer,
+#                                        NoAuth without super, BadArguments
+# The plugin's restart hooks stop and restart individual members (SIGTERM, same
+# data), as kazoo's own harness does with its JVM cluster.
+#
+#   compat-tests/kazoo-ensemble.sh [BASE_PORT]     (default $ZKD_ENS_PORT or 22290)
+# Members: clients on BASE+1..3, peers on BASE+101..103, election ports BASE+201..203.
+# Exits non-zero if a test failed; the last line is pytest's summary.
+set -euo pipefail
+
+COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="$COMPAT_DIR/.work"
+# shellcheck source=servers.sh
+source "$COMPAT_DIR/servers.sh"
+BASE=${1:-${ZKD_ENS_PORT:-22290}}
+N=3
+BIN=$(_zkd_bin)
+[ -x "$BIN" ] || { echo "zkd binary not found at $BIN" >&2; exit 1; }
+"$COMPAT_DIR/prereqs.sh" all
+
+dirs=()
+hosts=""
+for ((i = 1; i <= N; i++)); do
+    _check_port $((BASE + i))
+    dir=$(_fresh_dir "$WORK/run/zkd-ens$i")
+    dirs+=("$dir")
+    hosts+="${hosts:+,}127.0.0.1:$((BASE + i))"
+    echo "$i" > "$dir/data/myid"
+    # tickTime 500: read-only mode starts syncLimit x tickTime = 2.5 s after the
+    # quorum is lost; session timeouts up to 10 s (kazoo's default) are allowed.
+    cat > "$dir/zoo.cfg" <<CFG
+# written by compat-tests/kazoo-ensemble.sh
+tickTime=500
+initLimit=10
+syncLimit=5
+dataDir=$dir/data
+clientPort=$((BASE + i))
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=*
+extendedTypesEnabled=true
+readonlymode.enabled=true
+reconfigEnabled=true
+DigestAuthenticationProvider.superDigest=$SUPER_DIGEST
+CFG
+    for ((j = 1; j <= N; j++)); do
+        echo "server.$j=127.0.0.1:$((BASE + 100 + j)):$((BASE + 200 + j));$((BASE + j))" >> "$dir/zoo.cfg"
+    done
+    printf '#!/bin/sh\nexec %s serve --config %s/zoo.cfg\n' "$BIN" "$dir" > "$dir/launch.sh"
+    chmod +x "$dir/launch.sh"
+    echo zkd > "$dir/kind"
+    echo $((BASE + i)) > "$dir/port"
+done
+cleanup() { for d in "${dirs[@]}"; do halt_server "$d" || true; done; }
+trap cleanup EXIT
+# Spawn all first: a member serves only once a quorum has formed.
+for d in "${dirs[@]}"; do _spawn "$d"; done
+for d in "${dirs[@]}"; do _await_ready "$d"; done
+
+mkdir -p "$WORK/plugin"
+cp "$COMPAT_DIR/kazoo/kazoo_external.py" "$WORK/plugin/"
+export KAZOO_EXTERNAL="$hosts"
+export ZOOKEEPER_VERSION=3.8.0
+export PYTHONPATH="$WORK/plugin"
+export KAZOO_EXTERNAL_STOP="'$COMPAT_DIR/servers.sh' halt_server '$WORK/run/zkd-ens{i}'"
+export KAZOO_EXTERNAL_START="'$COMPAT_DIR/servers.sh' resume_server '$WORK/run/zkd-ens{i}'"
+TESTS=()
+while read -r line; do
+    line=${line%%#*}
+    line=$(echo "$line" | xargs)
+    [ -n "$line" ] && TESTS+=("$line")
+done < "$COMPAT_DIR/kazoo/kazoo-deselect.txt"
+
+cd "$WORK/kazoo-2.11.0"
+echo "[kazoo-ensemble] ${#TESTS[@]} multi-server tests against zkd members $hosts" >&2
+# CI=true: test_read_only then waits 15 s before stopping two members, as in
+# kazoo's own CI, so the survivor has applied what setUp wrote (a follower can
+# only apply what it has seen committed, in ZooKeeper as in zkd).
+set +e
+CI=true "$WORK/venv/bin/pytest" -p kazoo_external -p no:cacheprovider \
+    -q --color=no -o log_cli=false -W ignore --timeout=120 -rfE \
+    --junitxml="$WORK/kazoo-ensemble.xml" "${TESTS[@]}" 2>&1 | tee "$WORK/kazoo-ensemble.log"
+rc=${PIPESTATUS[0]}
+set -e
+summary=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$WORK/kazoo-ensemble.log" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')
+echo "kazoo(zkd ensemble): ${summary:-no pytest summary (exit $rc)}"
+exit $rc
