@@ -44,6 +44,8 @@ pub struct Config {
     pub container_max_per_minute: usize,
     /// Raft log entries between state snapshots (ZooKeeper's `snapCount`).
     pub snap_count: u64,
+    /// Log size that also triggers a snapshot (ZooKeeper's `snapSizeLimitInKb`, in bytes).
+    pub snap_size_limit: u64,
     pub autopurge_snap_retain_count: u32,
     pub autopurge_purge_interval: u32,
     pub readonly_mode_enabled: bool,
@@ -101,6 +103,7 @@ impl Default for Config {
             container_check_interval: Duration::from_secs(60),
             container_max_per_minute: 10_000,
             snap_count: 100_000,
+            snap_size_limit: 4 << 30,
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval: 0,
             readonly_mode_enabled: false,
@@ -335,6 +338,7 @@ impl Config {
             }
             "znode.container.maxPerMinute" => self.container_max_per_minute = num(value)? as usize,
             "snapCount" => self.snap_count = num(value)?.max(2),
+            "snapSizeLimitInKb" => self.snap_size_limit = num(value)?.max(1) << 10,
             "autopurge.snapRetainCount" => self.autopurge_snap_retain_count = num(value)? as u32,
             "autopurge.purgeInterval" => self.autopurge_purge_interval = num(value)? as u32,
             "readonlymode.enabled" => self.readonly_mode_enabled = flag(value)?,

@@ -127,6 +127,8 @@ pub enum AppError {
     Other(String),
 }
 
+impl std::error::Error for AppError {}
+
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -64,6 +64,13 @@ fn is_write(opcode: i32) -> bool {
     )
 }
 
+fn is_session_moved(e: &std::io::Error) -> bool {
+    use crate::consensus::peer::AppError;
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<AppError>())
+        .is_some_and(|a| *a == AppError::SessionMoved)
+}
+
 impl Dispatcher {
     pub fn new(server: Arc<Server>, conn: Arc<ConnHandle>) -> Self {
         Dispatcher {
@@ -195,6 +202,15 @@ impl Dispatcher {
                     rx,
                 });
                 Flow::Continue
+            }
+            Err(e) if is_session_moved(&e) => {
+                // ZooKeeper's answer to a write on a stale connection of a session that
+                // has reattached to another member.
+                tracing::info!(peer = %self.conn.peer, "session moved to another member");
+                let zxid = self.server.last_zxid();
+                self.conn
+                    .send(reply_frame(xid, zxid, err::SESSION_MOVED, &[]));
+                Flow::Close
             }
             Err(e) => {
                 tracing::warn!(peer = %self.conn.peer, "cannot propose: {e}; closing");

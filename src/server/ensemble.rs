@@ -149,11 +149,11 @@ impl Server {
             return self
                 .propose_as_leader(self.config.server_id, proposal)
                 .await
-                .map_err(|e| io::Error::other(e.to_string()));
+                .map_err(io::Error::other);
         }
         match self.ask_leader(AppRequest::Propose(proposal)).await? {
             AppResponse::Proposed(Ok(())) => Ok(()),
-            AppResponse::Proposed(Err(e)) => Err(io::Error::other(e.to_string())),
+            AppResponse::Proposed(Err(e)) => Err(io::Error::other(e)),
             other => Err(io::Error::other(format!("unexpected answer {other:?}"))),
         }
     }

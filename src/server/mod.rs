@@ -234,6 +234,7 @@ impl Server {
         }
         tokio::spawn(expire_sessions(server.clone()));
         tokio::spawn(reap_containers(server.clone()));
+        tokio::spawn(snapshot_by_size(server.clone()));
         Ok(server)
     }
 
@@ -284,6 +285,7 @@ impl Server {
         }
         tokio::spawn(expire_sessions(self.clone()));
         tokio::spawn(reap_containers(self.clone()));
+        tokio::spawn(snapshot_by_size(self.clone()));
         Ok(())
     }
 
@@ -472,6 +474,26 @@ async fn expire_sessions(server: Arc<Server>) {
             server
                 .propose_internal(session_id, TxnKind::CloseSession)
                 .await;
+        }
+    }
+}
+
+/// Snapshot by size as well as by `snapCount`, as ZooKeeper does with
+/// `snapSizeLimitInKb`: many large writes must not let the log grow without bound.
+async fn snapshot_by_size(server: Arc<Server>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_trigger: Option<Instant> = None;
+    loop {
+        tick.tick().await;
+        let Some(raft) = server.raft() else { continue };
+        let size = server.storage.log.disk_space();
+        // A snapshot takes a while; do not ask again before the last one could finish.
+        let recent = last_trigger.is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+        if size > server.config.snap_size_limit && !recent {
+            tracing::info!("Raft log is {size} bytes: snapshot (snapSizeLimitInKb)");
+            let _ = raft.trigger().snapshot().await;
+            last_trigger = Some(Instant::now());
         }
     }
 }
