@@ -436,8 +436,14 @@ impl PeerServer {
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = me.serve(stream).await {
-                    tracing::debug!(%addr, "peer connection ended: {e}");
+                match me.serve(stream).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        tracing::debug!(%addr, "peer connection ended: {e}")
+                    }
+                    // A malformed frame or a stranger on the peer port: drop that
+                    // connection only.
+                    Err(e) => tracing::warn!(%addr, "peer connection closed: {e}"),
+                    Ok(()) => {}
                 }
             });
         }
