@@ -117,12 +117,14 @@ pub async fn start(
 ) -> io::Result<Raft> {
     let raft_config = openraft::Config {
         cluster_name: "zkd".to_string(),
-        // Failover within a second: a dead leader is noticed after 300-600 ms without
-        // heartbeats; pre-vote keeps a member that was cut off from disrupting the
-        // ensemble with a higher term when it comes back.
-        heartbeat_interval: 50,
-        election_timeout_min: 300,
-        election_timeout_max: 600,
+        // Failover within a second. A follower stands for election once the leader's
+        // lease (openraft: election_timeout_max) has run out and then its own random
+        // election timeout: 350 + 175..350 ms after the last heartbeat. Pre-vote keeps a
+        // member that was cut off from disrupting the ensemble with a higher term when
+        // it comes back.
+        heartbeat_interval: 40,
+        election_timeout_min: 175,
+        election_timeout_max: 350,
         enable_pre_vote: Some(true),
         max_payload_entries: 256,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snap_count),

@@ -93,6 +93,53 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// `n` distinct free loopback ports, with their listeners still bound (drop them right before
+/// the ports are handed to a server) so nothing else picked meanwhile can get the same port.
+pub fn free_ports(n: usize) -> (Vec<u16>, Vec<TcpListener>) {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    let ports = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    (ports, listeners)
+}
+
+/// `zkd serve --config <cfg>` (the binary cargo built for this test run).
+pub fn zkd_command(cfg: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zkd"));
+    c.arg("serve").arg("--config").arg(cfg);
+    c
+}
+
+/// Spawn `cmd` with stdin closed and stdout and stderr appended to the file `log`.
+pub fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let err = out.try_clone().unwrap();
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    cmd.spawn().expect("spawn server")
+}
+
+/// Print the last `n` lines of a log file to stderr (a failing test's post-mortem).
+pub fn print_log_tail(what: &str, log: &Path, n: usize) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(n)..];
+    eprintln!(
+        "---- last {} lines of the {what} log ({}) ----",
+        tail.len(),
+        log.display()
+    );
+    for l in tail {
+        eprintln!("{l}");
+    }
+}
+
 impl TestServer {
     pub fn start() -> TestServer {
         Self::start_with(ServerOptions::default())
@@ -177,13 +224,7 @@ impl TestServer {
 
     fn launch(&mut self) {
         assert!(self.child.is_none(), "server already running");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
-        let log2 = log.try_clone().unwrap();
-        let mut cmd = if against_zk() {
+        let cmd = if against_zk() {
             let mut c = Command::new("java");
             c.arg("-Xmx256m")
                 .arg("-XX:+UseSerialGC")
@@ -203,13 +244,9 @@ impl TestServer {
             c.arg(self.cfg_path());
             c
         } else {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_zkd"));
-            c.arg("serve").arg("--config").arg(self.cfg_path());
-            c
+            zkd_command(&self.cfg_path())
         };
-        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
-        let child = cmd.spawn().expect("spawn server");
-        self.child = Some(child);
+        self.child = Some(spawn_logged(cmd, &self.log_path()));
         self.wait_ready();
     }
 
@@ -364,17 +401,7 @@ impl Drop for TestServer {
             let _ = c.wait();
         }
         if std::thread::panicking() {
-            let log = self.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(60)..];
-            eprintln!(
-                "---- last {} lines of the server log ({}) ----",
-                tail.len(),
-                self.log_path().display()
-            );
-            for l in tail {
-                eprintln!("{l}");
-            }
+            print_log_tail("server", &self.log_path(), 60);
             // keep the directory for a post-mortem
             let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
             eprintln!(
