@@ -2,16 +2,21 @@
 # compare.sh — Apache ZooKeeper vs zkd, same machine, same generator, one run.
 #
 #   cargo build --release -p zkd -p zkd-bench
-#   benches/compare.sh            # default run, about 2-3 minutes
-#   benches/compare.sh --big      # also 1,000,000 znodes: RSS, restart, data dir (+ several minutes)
+#   benches/compare.sh             # default run, about 2-3 minutes
+#   benches/compare.sh --big       # also 1,000,000 znodes: RSS, restart, data dir (+ several minutes)
+#   benches/compare.sh --ensemble  # 3-node ensembles instead: workloads and leader failover,
+#                                  # about 2.5 minutes (benches/ensemble.sh)
 #
-# Options:  --big  --duration SECS (measured phase per workload, default 8)
+# Options:  --big  --ensemble  --failovers N (--ensemble: leader kills per ensemble, default 3)
+#           --duration SECS (measured phase per workload, default 8)
 #           --warmup SECS (default 2)  --keep (keep the work dir)  --json FILE
-# Environment: ZK_PORT (27181), ZKD_PORT (27281), ZK_HEAP (2g), WORK (mktemp -d),
+# Environment: ZK_PORT (27181), ZKD_PORT (27281), ZK_HEAP (2g, per JVM), WORK (mktemp -d),
 #              BIG_NODES (1000000: znodes loaded by --big),
+#              ZK_ENS_PORT (27190), ZKD_ENS_PORT (27290): with --ensemble, member i (1-3)
+#                serves clients on PORT+i, peers on PORT+1000+i, elections on PORT+2000+i,
 #              ZKD_BIN (target/release/zkd), BENCH_BIN (target/release/zkd-bench)
 #
-# Both servers run standalone on loopback with the same zoo.cfg settings
+# Without --ensemble both servers run standalone on loopback with the same zoo.cfg settings
 # (tickTime=2000, default snapCount, no autopurge). ZooKeeper is Debian's 3.8
 # package with forceSync=yes (its default: fsync before acknowledging a write)
 # and -Xmx$ZK_HEAP (default 2g, enough for 1M znodes of 100 B); zkd fsyncs its
@@ -24,21 +29,26 @@ set -u -o pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 # shellcheck source=../compat-tests/servers.sh
-source "$REPO/compat-tests/servers.sh"   # four_letter, port_open, _launch, halt_server
+source "$REPO/compat-tests/servers.sh"   # four_letter, port_open, _spawn, _launch, halt_server
 
-BIG=0 KEEP=0 DURATION=8 WARMUP=2 JSON_OUT=""
+BIG=0 ENSEMBLE=0 FAILOVERS=3 KEEP=0 DURATION=8 WARMUP=2 JSON_OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --big) BIG=1 ;;
+        --ensemble) ENSEMBLE=1 ;;
+        --failovers) FAILOVERS=$2; shift ;;
         --keep) KEEP=1 ;;
         --duration) DURATION=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
         --json) JSON_OUT=$2; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
+if [ "$BIG" = 1 ] && [ "$ENSEMBLE" = 1 ]; then
+    echo "compare.sh: --big and --ensemble do not go together" >&2; exit 2
+fi
 
 ZK_PORT=${ZK_PORT:-27181}
 ZKD_PORT=${ZKD_PORT:-27281}
@@ -56,62 +66,21 @@ done
 WORK=${WORK:-$(mktemp -d /tmp/zkd-compare.XXXXXX)}
 mkdir -p "$WORK"
 RESULTS="$WORK/results.tsv"     # key <tab> zk value <tab> zkd value
-: > "$RESULTS"
-ZKDIR="$WORK/zk" ZKDDIR="$WORK/zkd"
+NOTES="$WORK/notes.txt"         # lines printed under the table
+: > "$RESULTS"; : > "$NOTES"
+DOWN=""                         # kinds (zk, zkd) that did not come up: their workloads are skipped
 
 log() { echo "[compare $(date +%T)] $*" >&2; }
 
 cleanup() {
-    for d in "$ZKDIR" "$ZKDDIR"; do [ -f "$d/pid" ] && halt_server "$d" 2>/dev/null; done
+    local d
+    for d in "$WORK"/*/; do [ -f "$d/pid" ] && halt_server "${d%/}" 2>/dev/null; done
     if [ "$KEEP" = 0 ]; then rm -rf "$WORK"; else log "kept $WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- servers -------------------------------------------------------------------
-
-write_cfg() {   # DIR PORT
-    cat > "$1/zoo.cfg" <<EOF
-tickTime=2000
-dataDir=$1/data
-clientPort=$2
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-admin.enableServer=false
-4lw.commands.whitelist=*
-forceSync=yes
-EOF
-}
-
-start_server() {   # zk|zkd
-    local kind=$1 dir port
-    if [ "$kind" = zk ]; then dir=$ZKDIR port=$ZK_PORT; else dir=$ZKDDIR port=$ZKD_PORT; fi
-    _check_port "$port" || exit 1
-    rm -rf "$dir"; mkdir -p "$dir/data"
-    write_cfg "$dir" "$port"
-    if [ "$kind" = zk ]; then
-        cat > "$dir/launch.sh" <<EOF
-#!/bin/sh
-exec java -Xmx$ZK_HEAP -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \\
-  -cp $ZK_CP org.apache.zookeeper.server.ZooKeeperServerMain $dir/zoo.cfg
-EOF
-    else
-        cat > "$dir/launch.sh" <<EOF
-#!/bin/sh
-exec $ZKD_BIN serve --config $dir/zoo.cfg
-EOF
-    fi
-    chmod +x "$dir/launch.sh"
-    echo "$kind" > "$dir/kind"; echo "$port" > "$dir/port"
-    _launch "$dir" || { log "$kind failed to start"; exit 1; }
-}
-
-dir_of()  { if [ "$1" = zk ]; then echo "$ZKDIR"; else echo "$ZKDDIR"; fi; }
-port_of() { if [ "$1" = zk ]; then echo "$ZK_PORT"; else echo "$ZKD_PORT"; fi; }
-rss_mb()  { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$(cat "$(dir_of "$1")/pid")/status"; }
-# disk blocks in use (ZooKeeper's preallocated 64 MB txn logs are sparse: count what is allocated)
-du_mb()   { du -sk "$(dir_of "$1")/data" | awk '{printf "%.1f", $1/1024}'; }
-nodes()   { four_letter "$(port_of "$1")" srvr | awk -F': ' '/Node count/ {print $2}'; }
+# ---- shared by both modes ----------------------------------------------------------
 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; }
 
@@ -123,12 +92,16 @@ try:
 except Exception: print("nan")' "$1" "$2"
 }
 
-# bench KIND NAME ARGS...: run zkd-bench against one server, keep the JSON in $WORK/NAME.KIND.json
+# bench KIND NAME ARGS...: run zkd-bench against KIND's server, or its ensemble's members
+# (addr_of, defined by each mode), and keep the JSON in $WORK/NAME.KIND.json
 bench() {
     local kind=$1 name=$2; shift 2
     local out="$WORK/$name.$kind.json"
+    case " $DOWN " in
+        *" $kind "*) log "$name on $kind: skipped ($kind is not up)"; echo '{}' > "$out"; return ;;
+    esac
     log "$name on $kind: zkd-bench $*"
-    if ! "$BENCH_BIN" "$@" --server "127.0.0.1:$(port_of "$kind")" --json > "$out" 2> "$out.err"; then
+    if ! "$BENCH_BIN" "$@" --server "$(addr_of "$kind")" --json > "$out" 2> "$out.err"; then
         log "zkd-bench failed on $kind: $(tail -n 3 "$out.err")"
         echo '{}' > "$out"
     fi
@@ -145,6 +118,52 @@ both() {
     fi
 }
 
+errors() {   # KIND NAME...: errors summed over these workloads' reports
+    local kind=$1 n f=()
+    shift
+    for n in "$@"; do f+=("$WORK/$n.$kind.json"); done
+    python3 -c 'import json,sys
+n = 0
+for f in sys.argv[1:]:
+    try: n += json.load(open(f))["errors"]
+    except Exception: print("nan"); sys.exit()
+print(n)' "${f[@]}"
+}
+
+# base_cfg DATADIR: the zoo.cfg lines every server gets, in both modes
+base_cfg() {
+    cat <<EOF
+tickTime=2000
+dataDir=$1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=*
+forceSync=yes
+EOF
+}
+
+# write_launch DIR KIND PORT ZK_MAIN_CLASS: DIR/launch.sh runs KIND's server on DIR/zoo.cfg
+# (ZooKeeper with that main class), plus the kind and port files servers.sh reads
+write_launch() {
+    local dir=$1 kind=$2 port=$3 main=$4
+    if [ "$kind" = zk ]; then
+        cat > "$dir/launch.sh" <<EOF
+#!/bin/sh
+exec java -Xmx$ZK_HEAP -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \\
+  -cp $ZK_CP $main $dir/zoo.cfg
+EOF
+    else
+        cat > "$dir/launch.sh" <<EOF
+#!/bin/sh
+exec $ZKD_BIN serve --config $dir/zoo.cfg
+EOF
+    fi
+    chmod +x "$dir/launch.sh"
+    echo "$kind" > "$dir/kind"; echo "$port" > "$dir/port"
+}
+
+rss_of_pid() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null; }
+
 fsync_rate() {   # fdatasync/s of 4 KiB appends in $WORK (what a txn log does)
     python3 - "$WORK/fsync.test" <<'EOF'
 import os, sys, time
@@ -156,16 +175,77 @@ print("%.0f" % (n / (time.time() - t))); os.close(fd); os.unlink(sys.argv[1])
 EOF
 }
 
-# ---- run -----------------------------------------------------------------------
+# report: the table of $RESULTS (and $NOTES), and --json
+report() {
+    local elapsed=$(( $(date +%s) - T_START ))
+    python3 - "$RESULTS" "$JSON_OUT" "$elapsed" "$FSYNC" "$NOTES" <<'EOF'
+import json, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+def num(s):
+    try: return float(s)
+    except ValueError: return float("nan")
+w = max(len(r[0]) for r in rows)
+print()
+print(f"{'measure':<{w}}  {'ZooKeeper':>11}  {'zkd':>11}  {'zkd/ZK':>7}")
+print("-" * (w + 36))
+out = []
+for name, zk, zkd in rows:
+    a, b = num(zk), num(zkd)
+    ratio = b / a if a == a and b == b and a != 0 else float("nan")
+    fmt = lambda x, s: s if x != x else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}")
+    print(f"{name:<{w}}  {fmt(a, zk or '-'):>11}  {fmt(b, zkd or '-'):>11}  "
+          f"{'' if ratio != ratio else f'{ratio:.2f}x':>7}")
+    out.append({"measure": name, "zookeeper": a if a == a else None,
+                "zkd": b if b == b else None, "ratio": ratio if ratio == ratio else None})
+notes = open(sys.argv[5]).read().rstrip()
+if notes:
+    print("\n" + notes)
+print(f"\n(run took {sys.argv[3]} s; disk {sys.argv[4]} fdatasync/s)")
+if sys.argv[2]:
+    json.dump(out, open(sys.argv[2], "w"), indent=1)
+EOF
+}
+
+COMMON=(--sessions 64 --depth 8 --value-size 100 --warmup "${WARMUP}s" --duration "${DURATION}s")
 
 T_START=$(date +%s)
 FSYNC=$(fsync_rate)
 log "machine: $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GiB RAM, ${FSYNC} fdatasync/s, load $(cut -d' ' -f1-3 /proc/loadavg)"
 log "ZooKeeper: $(java -version 2>&1 | head -1), -Xmx$ZK_HEAP; zkd: $ZKD_BIN"
 
+if [ "$ENSEMBLE" = 1 ]; then
+    # shellcheck source=ensemble.sh
+    source "$HERE/ensemble.sh"   # runs the ensemble comparison, recording into $RESULTS
+    report
+    exit 0
+fi
+
+# ---- standalone servers ------------------------------------------------------------
+
+ZKDIR="$WORK/zk" ZKDDIR="$WORK/zkd"
+
+start_server() {   # zk|zkd
+    local kind=$1 dir port
+    if [ "$kind" = zk ]; then dir=$ZKDIR port=$ZK_PORT; else dir=$ZKDDIR port=$ZKD_PORT; fi
+    _check_port "$port" || exit 1
+    rm -rf "$dir"; mkdir -p "$dir/data"
+    { base_cfg "$dir/data"; echo "clientPort=$port"; echo "clientPortAddress=127.0.0.1"; } > "$dir/zoo.cfg"
+    write_launch "$dir" "$kind" "$port" org.apache.zookeeper.server.ZooKeeperServerMain
+    _launch "$dir" || { log "$kind failed to start"; exit 1; }
+}
+
+dir_of()  { if [ "$1" = zk ]; then echo "$ZKDIR"; else echo "$ZKDDIR"; fi; }
+port_of() { if [ "$1" = zk ]; then echo "$ZK_PORT"; else echo "$ZKD_PORT"; fi; }
+addr_of() { echo "127.0.0.1:$(port_of "$1")"; }
+rss_mb()  { rss_of_pid "$(cat "$(dir_of "$1")/pid")"; }
+# disk blocks in use (ZooKeeper's preallocated 64 MB txn logs are sparse: count what is allocated)
+du_mb()   { du -sk "$(dir_of "$1")/data" | awk '{printf "%.1f", $1/1024}'; }
+nodes()   { four_letter "$(port_of "$1")" srvr | awk -F': ' '/Node count/ {print $2}'; }
+
+# ---- standalone run ----------------------------------------------------------------
+
 start_server zk
 start_server zkd
-COMMON=(--sessions 64 --depth 8 --value-size 100 --warmup "${WARMUP}s" --duration "${DURATION}s")
 
 # Unrecorded warm-up of both servers (JIT for the JVM, allocator and caches for both).
 both zk-first  prewarm --sessions 16 --depth 8 --warmup 0s --duration 3s --keys 1000 mix
@@ -194,15 +274,7 @@ done
 record "achieved ops/s at $HALF ops/s target" \
     "$(field "$WORK/rate.zk.json" 'round(r["ops_per_sec"])')" \
     "$(field "$WORK/rate.zkd.json" 'round(r["ops_per_sec"])')"
-errors() {   # KIND: errors summed over the default workloads
-    python3 -c 'import json,sys
-n = 0
-for f in sys.argv[1:]:
-    try: n += json.load(open(f))["errors"]
-    except Exception: print("nan"); sys.exit()
-print(n)' "$WORK"/{create,set,get,rate}."$1".json
-}
-record "errors (all workloads)" "$(errors zk)" "$(errors zkd)"
+record "errors (all workloads)" "$(errors zk create set get rate)" "$(errors zkd create set get rate)"
 record "RSS MB after the workloads" "$(rss_mb zk)" "$(rss_mb zkd)"
 record "data dir MB after the workloads" "$(du_mb zk)" "$(du_mb zkd)"
 
@@ -223,8 +295,7 @@ if [ "$BIG" = 1 ]; then
         eval "DU2_${kind}=\$(du_mb $kind)"
         # Restart on the same data; time from launch to the first successful getData.
         t0=$(date +%s%N)
-        nohup "$dir/launch.sh" >> "$dir/server.log" 2>&1 < /dev/null &
-        echo $! > "$dir/pid"
+        _spawn "$dir"
         "$BENCH_BIN" probe --server "127.0.0.1:$(port_of "$kind")" --path /zkd-bench/k/0 \
             --timeout 600s > "$WORK/probe.$kind.txt" 2>&1
         t1=$(date +%s%N)
@@ -245,28 +316,4 @@ if [ "$BIG" = 1 ]; then
     record "$((BIG_NODES / 1000))k znodes: node count after restart" "$NODES2_zk" "$NODES2_zkd"
 fi
 
-# ---- report --------------------------------------------------------------------
-ELAPSED=$(( $(date +%s) - T_START ))
-python3 - "$RESULTS" "$JSON_OUT" "$ELAPSED" "$FSYNC" <<'EOF'
-import json, sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-def num(s):
-    try: return float(s)
-    except ValueError: return float("nan")
-w = max(len(r[0]) for r in rows)
-print()
-print(f"{'measure':<{w}}  {'ZooKeeper':>11}  {'zkd':>11}  {'zkd/ZK':>7}")
-print("-" * (w + 36))
-out = []
-for name, zk, zkd in rows:
-    a, b = num(zk), num(zkd)
-    ratio = b / a if a == a and b == b and a != 0 else float("nan")
-    fmt = lambda x, s: s if x != x else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}")
-    print(f"{name:<{w}}  {fmt(a, zk or '-'):>11}  {fmt(b, zkd or '-'):>11}  "
-          f"{'' if ratio != ratio else f'{ratio:.2f}x':>7}")
-    out.append({"measure": name, "zookeeper": a if a == a else None,
-                "zkd": b if b == b else None, "ratio": ratio if ratio == ratio else None})
-print(f"\n(run took {sys.argv[3]} s; disk {sys.argv[4]} fdatasync/s)")
-if sys.argv[2]:
-    json.dump(out, open(sys.argv[2], "w"), indent=1)
-EOF
+report

@@ -4,8 +4,14 @@
 //! and knows nothing of the server it talks to, so the same binary measures
 //! Apache ZooKeeper and zkd. Modes follow ClickHouse's keeper-bench and
 //! ZooKeeper's zk-latencies: `create`, `set`, `get`, `exists`, `list`,
-//! `multi` and a weighted `mix`; plus two helpers, `probe` (time until a
-//! read succeeds, for restart measurements) and `clean` (delete the tree).
+//! `multi` and a weighted `mix`; plus three helpers, `probe` (time until a
+//! read succeeds, for restart measurements), `write-probe` (time until a write
+//! succeeds, optionally after killing a server: failover measurements) and
+//! `clean` (delete the tree).
+//!
+//! `--server` takes one address or a comma-separated list (the members of an
+//! ensemble): the measured sessions are assigned to the members round-robin;
+//! setup and cleanup go through the first member.
 //!
 //! A run has three phases. Setup creates the key space (`<root>/k/0..keys`,
 //! `<root>/l/0..children`, one directory per session under `<root>/w`), the
@@ -22,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
-use jute::{err, op, GetChildrenRequest, GetChildrenResponse, GetDataRequest, Record};
+use jute::{err, op, GetChildrenRequest, GetChildrenResponse, GetDataRequest, Record, SyncRequest};
 
 use conn::{Error, Result};
 use workload::{create_body, delete_body, set_body, Control, Kind, Plan, Stats};
@@ -38,6 +44,10 @@ enum Mode {
     Mix,
     /// Retry connect + getData(--path) until it succeeds; print the time taken.
     Probe,
+    /// Time until a setData(--path) is acknowledged; with --kill-pid, time from
+    /// SIGKILL of that process (e.g. an ensemble's leader) to the first write
+    /// acknowledged by one of the --server members.
+    WriteProbe,
     /// Delete --root and everything below it.
     Clean,
 }
@@ -49,9 +59,13 @@ struct Cli {
     /// Workload.
     #[arg(value_enum)]
     mode: Mode,
-    /// Server address.
+    /// Server address, or a comma-separated list of ensemble members (sessions are
+    /// assigned round-robin; setup and cleanup use the first).
     #[arg(long, default_value = "127.0.0.1:2181")]
     server: String,
+    /// The addresses in --server.
+    #[arg(skip)]
+    servers: Vec<String>,
     /// Concurrent sessions (one TCP connection each).
     #[arg(long, default_value_t = 16)]
     sessions: usize,
@@ -79,7 +93,7 @@ struct Cli {
     /// Stop after this many measured requests instead of after --duration.
     #[arg(long)]
     ops: Option<u64>,
-    /// Unmeasured run before the measured phase.
+    /// Unmeasured run before the measured phase (write-probe: writing before the kill).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     warmup: Duration,
     /// Fixed total request rate (ops/s over all sessions); 0 = as fast as possible.
@@ -97,12 +111,30 @@ struct Cli {
     /// Also print replies and the slowest reply per second (always in --json).
     #[arg(long)]
     timeline: bool,
-    /// probe: node to read.
+    /// probe: node to read; write-probe: node to write (it must exist, unless --kill-pid
+    /// is given: then it is created before the kill).
     #[arg(long, default_value = "/")]
     path: String,
-    /// probe: give up after this long.
+    /// probe, write-probe: give up after this long.
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     timeout: Duration,
+    /// write-probe: write through every --server for --warmup, then SIGKILL this
+    /// process and time the first write acknowledged after the kill.
+    #[arg(long, value_name = "PID")]
+    kill_pid: Option<i32>,
+}
+
+fn parse_servers(s: &str) -> Result<Vec<String>> {
+    let v: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect();
+    if v.is_empty() {
+        return Err(Error("--server: no address".into()));
+    }
+    Ok(v)
 }
 
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -158,16 +190,16 @@ fn weights(cli: &Cli) -> Result<Vec<(Kind, u32)>> {
         Mode::List => one(Kind::List),
         Mode::Multi => one(Kind::Multi),
         Mode::Mix => parse_mix(&cli.mix),
-        Mode::Probe | Mode::Clean => Err(Error("not a workload".into())),
+        Mode::Probe | Mode::WriteProbe | Mode::Clean => Err(Error("not a workload".into())),
     }
 }
 
-/// Connects `n` sessions, a few at a time.
-async fn connect_all(server: &str, n: usize) -> Result<Vec<conn::Session>> {
+/// Connects `n` sessions, a few at a time, to `servers` round-robin.
+async fn connect_all(servers: &[String], n: usize) -> Result<Vec<conn::Session>> {
     let mut out = Vec::with_capacity(n);
     let mut pending = Vec::new();
     for i in 0..n {
-        let server = server.to_string();
+        let server = servers[i % servers.len()].clone();
         pending.push(tokio::spawn(async move { conn::connect(&server).await }));
         if pending.len() == 16 || i + 1 == n {
             for h in pending.drain(..) {
@@ -223,7 +255,7 @@ fn check_codes(what: &str, codes: &[i32], allowed: &[i32]) -> Result<()> {
 
 /// Creates the directories and the key space the workload needs.
 async fn setup(cli: &Cli, plan: &Plan, kinds: &[Kind]) -> Result<()> {
-    let server = &cli.server;
+    let server = &cli.servers[0];
     let mut dirs = Vec::new();
     // Each ancestor of the root, then the root's own directories.
     let mut p = String::new();
@@ -274,7 +306,23 @@ async fn setup(cli: &Cli, plan: &Plan, kinds: &[Kind]) -> Result<()> {
         })
         .collect();
     let codes = run_spread(server, stale, 8).await?;
-    check_codes("setup (refresh keys)", &codes, &[])
+    check_codes("setup (refresh keys)", &codes, &[])?;
+    // Setup wrote through the first member: have every other member catch up
+    // (sync) before the measured sessions read from it.
+    for server in &cli.servers[1..] {
+        let mut s = conn::connect(server).await?;
+        let (code, _) = s
+            .call(
+                op::SYNC,
+                &SyncRequest {
+                    path: plan.root.clone(),
+                },
+            )
+            .await?;
+        check_codes(&format!("setup (sync {server})"), &[code], &[])?;
+        s.close(i32::MAX).await?;
+    }
+    Ok(())
 }
 
 /// Deletes what the run created: per-session nodes, session dirs, keys, list children.
@@ -288,10 +336,10 @@ async fn cleanup(cli: &Cli, plan: &Plan, stats: &[Stats]) -> Result<()> {
                 .map(|n| (op::DELETE, delete_body(format!("{dir}/{n}")))),
         );
     }
-    let codes = run_spread(&cli.server, reqs, 8).await?;
+    let codes = run_spread(&cli.servers[0], reqs, 8).await?;
     check_codes("cleanup (nodes)", &codes, &[err::NO_NODE])?;
     // The rest (session dirs, keys, list children and the root) by walking the tree.
-    clean_tree(&cli.server, &plan.root).await
+    clean_tree(&cli.servers[0], &plan.root).await
 }
 
 /// Recursively deletes `root` (children first), level by level.
@@ -347,9 +395,10 @@ async fn probe(cli: &Cli) -> Result<()> {
     let mut attempts = 0u64;
     let mut failures: Vec<String> = Vec::new();
     while start.elapsed() < cli.timeout {
+        let server = &cli.servers[attempts as usize % cli.servers.len()];
         attempts += 1;
         let attempt = async {
-            let mut s = conn::connect(&cli.server).await?;
+            let mut s = conn::connect(server).await?;
             let req = GetDataRequest {
                 path: cli.path.clone(),
                 watch: false,
@@ -396,6 +445,160 @@ async fn probe(cli: &Cli) -> Result<()> {
     )))
 }
 
+/// One write-probe attempt: setData(--path) on `reuse` (a session opened before
+/// the kill) or on a new session to `server`; returns when the reply arrived.
+async fn write_attempt(server: &str, reuse: Option<conn::Session>, body: Bytes) -> Result<Instant> {
+    let mut s = match reuse {
+        Some(s) => s,
+        None => conn::connect(server).await?,
+    };
+    let (code, _) = s
+        .pipeline(vec![(op::SET_DATA, body)], 1)
+        .await?
+        .pop()
+        .ok_or_else(|| Error("no reply".into()))?;
+    let at = Instant::now();
+    // The session is dropped unclosed (the server expires it): a closeSession
+    // here could outlast the attempt's time limit and hide the success.
+    if code == err::OK {
+        Ok(at)
+    } else {
+        Err(Error(format!("setData returned {code}")))
+    }
+}
+
+/// write-probe. With --kill-pid: one session per --server member writes --path
+/// in turn every 10 ms for --warmup (every write must succeed), then the process
+/// gets SIGKILL and the clock starts. Without it, the clock starts at once.
+/// From then on an attempt starts every 10 ms, round-robin over the members,
+/// without waiting for earlier ones (a member may hold a request until a new
+/// leader is in place): the member's pre-kill session while it lasts, then a new
+/// session each time. The time reported is from the kill to the first reply
+/// that acknowledges a write sent after the kill.
+async fn write_probe(cli: &Cli) -> Result<()> {
+    const INTERVAL: Duration = Duration::from_millis(10);
+    const ATTEMPT: Duration = Duration::from_secs(2);
+    const MAX_IN_FLIGHT: usize = 200;
+    if !cli.path.starts_with('/') || cli.path.len() < 2 {
+        return Err(Error("write-probe: --path must name a node below /".into()));
+    }
+    let value = Bytes::from(vec![b'x'; cli.value_size]);
+    let body = set_body(cli.path.clone(), value.clone());
+    let servers = &cli.servers;
+    let mut pool: Vec<Option<conn::Session>> = servers.iter().map(|_| None).collect();
+    let mut pre_kill = 0u64;
+    if let Some(pid) = cli.kill_pid {
+        for (i, server) in servers.iter().enumerate() {
+            pool[i] = Some(conn::connect(server).await?);
+        }
+        let first = pool[0].as_mut().ok_or_else(|| Error("no session".into()))?;
+        let (code, _) = first
+            .pipeline(vec![(op::CREATE, create_body(cli.path.clone(), value))], 1)
+            .await?
+            .pop()
+            .ok_or_else(|| Error("no reply".into()))?;
+        check_codes("write-probe (create --path)", &[code], &[err::NODE_EXISTS])?;
+        let until = Instant::now() + cli.warmup;
+        while pre_kill == 0 || Instant::now() < until {
+            let i = pre_kill as usize % servers.len();
+            let s = pool[i].as_mut().ok_or_else(|| Error("no session".into()))?;
+            let r =
+                tokio::time::timeout(ATTEMPT, s.pipeline(vec![(op::SET_DATA, body.clone())], 1))
+                    .await
+                    .map_err(|_| {
+                        Error(format!(
+                            "before the kill: no reply from {} within {ATTEMPT:?}",
+                            servers[i]
+                        ))
+                    })??;
+            let code = r.first().map_or(err::MARSHALLING_ERROR, |c| c.0);
+            check_codes(
+                &format!("before the kill: setData on {}", servers[i]),
+                &[code],
+                &[],
+            )?;
+            pre_kill += 1;
+            tokio::time::sleep(INTERVAL).await;
+        }
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+        if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+            return Err(Error(format!(
+                "kill -9 {pid}: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    let start = Instant::now();
+    let deadline = start + cli.timeout;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Duration, Result<Instant>)>();
+    let (mut attempts, mut in_flight) = (0usize, 0usize);
+    let mut next = start;
+    let mut failures: Vec<String> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next.into()), if in_flight < MAX_IN_FLIGHT => {
+                let i = attempts % servers.len();
+                let (server, reuse) = (servers[i].clone(), pool[i].take());
+                let (body, tx) = (body.clone(), tx.clone());
+                let sent = start.elapsed();
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(ATTEMPT, write_attempt(&server, reuse, body))
+                        .await
+                        .unwrap_or_else(|_| Err(Error(format!("no answer within {ATTEMPT:?}"))));
+                    let _ = tx.send((i, sent, r));
+                });
+                attempts += 1;
+                in_flight += 1;
+                next = (next + INTERVAL).max(Instant::now());
+            }
+            Some((i, sent, r)) = rx.recv() => {
+                in_flight -= 1;
+                match r {
+                    Ok(at) => {
+                        let ms = at.saturating_duration_since(start).as_secs_f64() * 1000.0;
+                        let sent_ms = sent.as_secs_f64() * 1000.0;
+                        if cli.json {
+                            let v = serde_json::json!({
+                                "first_write_ms": ms, "server": servers[i], "sent_ms": sent_ms,
+                                "attempts": attempts, "killed_pid": cli.kill_pid,
+                                "writes_before_kill": pre_kill, "failures": failures,
+                            });
+                            println!("{v}");
+                        } else {
+                            let from = if cli.kill_pid.is_some() { "SIGKILL" } else { "start" };
+                            println!(
+                                "first write acknowledged {ms:.1} ms after {from} by {} \
+                                 (attempt sent at {sent_ms:.1} ms; {attempts} attempts; failures: {})",
+                                servers[i],
+                                if failures.is_empty() { "none".into() } else { failures.join(" | ") }
+                            );
+                        }
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        // Distinct messages only (they repeat every 10 ms).
+                        let msg = if e.0.contains(servers[i].as_str()) {
+                            e.0
+                        } else {
+                            format!("{}: {}", servers[i], e.0)
+                        };
+                        if !failures.contains(&msg) && failures.len() < 20 {
+                            failures.push(msg);
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                return Err(Error(format!(
+                    "write-probe gave up after {:?} ({attempts} attempts); failures seen: {}",
+                    cli.timeout,
+                    failures.join(" | ")
+                )));
+            }
+        }
+    }
+}
+
 async fn bench(cli: &Cli) -> Result<report::Report> {
     let weights = weights(cli)?;
     let kinds: Vec<Kind> = weights.iter().map(|w| w.0).collect();
@@ -427,7 +630,7 @@ async fn bench(cli: &Cli) -> Result<report::Report> {
     setup(cli, &plan, &kinds).await?;
     let setup_sec = t.elapsed().as_secs_f64();
 
-    let conns = connect_all(&cli.server, sessions).await?;
+    let conns = connect_all(&cli.servers, sessions).await?;
     let start = Instant::now();
     let measure_from = start + cli.warmup;
     let ctl = Arc::new(Control::new(
@@ -486,10 +689,12 @@ async fn bench(cli: &Cli) -> Result<report::Report> {
     Ok(rep)
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(mut cli: Cli) -> Result<()> {
+    cli.servers = parse_servers(&cli.server)?;
     match cli.mode {
         Mode::Probe => probe(&cli).await,
-        Mode::Clean => clean_tree(&cli.server, cli.root.trim_end_matches('/')).await,
+        Mode::WriteProbe => write_probe(&cli).await,
+        Mode::Clean => clean_tree(&cli.servers[0], cli.root.trim_end_matches('/')).await,
         _ => {
             let rep = bench(&cli).await?;
             if cli.json {
@@ -555,5 +760,15 @@ mod tests {
         assert!(parse_mix("get").is_err());
         assert!(parse_mix("nope=1").is_err());
         assert!(parse_mix("get=0").is_err());
+    }
+
+    #[test]
+    fn server_lists() {
+        assert_eq!(parse_servers("127.0.0.1:2181").unwrap(), ["127.0.0.1:2181"]);
+        assert_eq!(
+            parse_servers("a:1, b:2,,c:3 ").unwrap(),
+            ["a:1", "b:2", "c:3"]
+        );
+        assert!(parse_servers(" , ").is_err());
     }
 }
