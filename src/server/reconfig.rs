@@ -144,7 +144,7 @@ impl Server {
             .await
             .map(|r| r.log_id.index)
             .map_err(|e| {
-                tracing::warn!("cannot publish the ensemble config: {e}");
+                tracing::info!("cannot publish the ensemble config yet: {e}");
                 err::SYSTEM_ERROR
             })
     }
@@ -168,8 +168,16 @@ impl Server {
             .unwrap_or_default();
         let published = String::from_utf8_lossy(&published);
         let lines = published.rsplit_once("version=").map_or("", |(l, _)| l);
-        if lines != wanted {
-            let _ = self.publish_config(&members).await;
+        if lines == wanted {
+            return;
+        }
+        // A leader that has just been elected may not accept writes yet: retry while
+        // it leads.
+        for _ in 0..50 {
+            if self.publish_config(&members).await.is_ok() || !raft.is_leader() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
 
