@@ -94,5 +94,8 @@ CI=true "$WORK/venv/bin/pytest" -p kazoo_external -p no:cacheprovider \
 rc=${PIPESTATUS[0]}
 set -e
 summary=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$WORK/kazoo-ensemble.log" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')
+# Stop the members first, so that the summary is the last line (run.sh reports it).
+trap - EXIT
+cleanup
 echo "kazoo(zkd ensemble): ${summary:-no pytest summary (exit $rc)}"
 exit $rc
