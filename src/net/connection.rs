@@ -161,6 +161,12 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
         tracing::info!(%peer, "session {id:#x} reattached");
         id
     };
+    accept_session(conn, session_id, timeout, read_only);
+    true
+}
+
+/// Bind the connection to its session and send the ConnectResponse.
+fn accept_session(conn: &ConnHandle, session_id: i64, timeout: i32, read_only: Option<bool>) {
     conn.session_id.store(session_id, Ordering::Relaxed);
     conn.send(record_frame(&jute::ConnectResponse {
         protocol_version: 0,
@@ -169,7 +175,6 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
         passwd: Bytes::copy_from_slice(&generate_password(session_id)),
         read_only,
     }));
-    true
 }
 
 /// A member without a quorum in read-only mode: a local session, reads only. A client
@@ -184,14 +189,7 @@ fn read_only_handshake(
     let session_id = server.local_session_id();
     tracing::info!(peer = %conn.peer, "read-only session {session_id:#x}");
     conn.read_only.store(true, Ordering::Relaxed);
-    conn.session_id.store(session_id, Ordering::Relaxed);
-    conn.send(record_frame(&jute::ConnectResponse {
-        protocol_version: 0,
-        time_out: timeout,
-        session_id,
-        passwd: Bytes::copy_from_slice(&generate_password(session_id)),
-        read_only: Some(true),
-    }));
+    accept_session(conn, session_id, timeout, Some(true));
     true
 }
 

@@ -300,12 +300,18 @@ impl PeerService for PeerHandler {
     }
 }
 
-/// Every half tick: tell the leader which sessions this member heard from, and learn
-/// whether that leader still leads a quorum.
-pub(super) async fn report_touches(server: Arc<Server>) {
+/// An interval of half a tick, ZooKeeper's ping period between follower and leader.
+fn half_ticks(server: &Server) -> tokio::time::Interval {
     let mut tick =
         tokio::time::interval((server.config.tick_time / 2).max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+/// Every half tick: tell the leader which sessions this member heard from, and learn
+/// whether that leader still leads a quorum.
+pub(super) async fn report_touches(server: Arc<Server>) {
+    let mut tick = half_ticks(&server);
     loop {
         tick.tick().await;
         let (Some(ensemble), Some(raft)) = (server.ensemble.as_ref(), server.raft()) else {
@@ -328,9 +334,7 @@ pub(super) async fn report_touches(server: Arc<Server>) {
 /// clients when it is not.
 pub(super) async fn watch_quorum(server: Arc<Server>) {
     let limit = server.config.quorum_timeout();
-    let mut tick =
-        tokio::time::interval((server.config.tick_time / 2).max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = half_ticks(&server);
     loop {
         tick.tick().await;
         let (Some(ensemble), Some(raft)) = (server.ensemble.as_ref(), server.raft()) else {
