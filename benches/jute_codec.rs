@@ -7,19 +7,9 @@ use std::hint::black_box;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use jute::{
-    perms, Acl, ConnectRequest, CreateRequest, GetDataRequest, GetDataResponse, Id, MultiOp,
-    MultiRequest, Record, ReplyHeader, RequestHeader, SetDataRequest, Stat,
+    ConnectRequest, CreateRequest, GetDataRequest, GetDataResponse, MultiOp, MultiRequest, Record,
+    ReplyHeader, RequestHeader, SetDataRequest, Stat,
 };
-
-fn open_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::ALL,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
 
 fn value() -> Bytes {
     Bytes::from(vec![b'x'; 100])
@@ -100,7 +90,7 @@ fn benches(c: &mut Criterion) {
         CreateRequest {
             path: "/zkd-bench/w/abc-s1/12345".into(),
             data: Some(value()),
-            acl: open_acl(),
+            acl: jute::ids::open_acl_unsafe(),
             flags: 0,
         },
     );

@@ -7,21 +7,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use jute::{op, perms, Acl, CreateRequest, Id, Record, SetDataRequest};
+use jute::{op, CreateRequest, Record, SetDataRequest};
 use zkd::tree::{DataTree, Reply, TreeConfig};
 use zkd::txn::{AuthId, Txn, TxnKind};
 
 const T0: i64 = 1_700_000_000_000;
-
-fn open_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::ALL,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
 
 fn value() -> Bytes {
     Bytes::from(vec![b'x'; 100])
@@ -61,7 +51,7 @@ fn create_txn(sid: i64, path: String) -> Txn {
     let body = CreateRequest {
         path,
         data: Some(value()),
-        acl: open_acl(),
+        acl: jute::ids::open_acl_unsafe(),
         flags: 0,
     };
     request(sid, op::CREATE, body.encode().freeze())

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use jute::{event, perms, Acl, Id};
+use jute::event;
 use zkd::tree::Trigger;
 use zkd::watch::WatchManager;
 
@@ -16,13 +16,7 @@ fn trigger(path: &str, event_type: i32) -> Trigger {
     Trigger {
         path: path.to_string(),
         event_type,
-        acl: Arc::new(vec![Acl {
-            perms: perms::ALL,
-            id: Id {
-                scheme: "world".into(),
-                id: "anyone".into(),
-            },
-        }]),
+        acl: Arc::new(jute::ids::open_acl_unsafe()),
     }
 }
 

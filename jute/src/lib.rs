@@ -38,6 +38,7 @@ mod macros;
 
 pub mod consts;
 mod field;
+pub mod ids;
 pub mod records;
 
 pub use consts::{

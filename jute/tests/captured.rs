@@ -51,16 +51,6 @@ fn reply_header_only(frame: &str) -> ReplyHeader {
     exact(&hex(frame))
 }
 
-fn open_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::ALL,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
-
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -124,7 +114,7 @@ fn create_requests_and_responses() {
         CreateRequest {
             path: "/jt".into(),
             data: Some(Bytes::from_static(b"hello")),
-            acl: open_acl(),
+            acl: jute::ids::open_acl_unsafe(),
             flags: create_flags::PERSISTENT,
         }
     );
@@ -167,7 +157,7 @@ fn create2_request_and_response() {
         CreateRequest {
             path: "/m/c3".into(),
             data: Some(Bytes::new()),
-            acl: open_acl(),
+            acl: jute::ids::open_acl_unsafe(),
             flags: 0,
         }
     );
@@ -196,7 +186,7 @@ fn create_ttl_and_container() {
         CreateTtlRequest {
             path: "/jt/ttl".into(),
             data: Some(Bytes::from_static(b"t")),
-            acl: open_acl(),
+            acl: jute::ids::open_acl_unsafe(),
             flags: create_flags::PERSISTENT_WITH_TTL,
             ttl: 5000,
         }
@@ -553,14 +543,14 @@ fn multi_with_create_ttl_set_data_check() {
                 req: CreateRequest {
                     path: "/m".into(),
                     data: Some(Bytes::from_static(b"d")),
-                    acl: open_acl(),
+                    acl: jute::ids::open_acl_unsafe(),
                     flags: 0,
                 },
             },
             MultiOp::CreateTtl(CreateTtlRequest {
                 path: "/m/c2".into(),
                 data: None,
-                acl: open_acl(),
+                acl: jute::ids::open_acl_unsafe(),
                 flags: create_flags::PERSISTENT_WITH_TTL,
                 ttl: 60_000,
             }),

@@ -91,7 +91,7 @@ fn acl_key(list: &[Acl]) -> Vec<u8> {
 }
 
 fn is_open_acl(list: &[Acl]) -> bool {
-    matches!(list, [a] if a.perms == perms::ALL && a.id.scheme == "world" && a.id.id == "anyone")
+    matches!(list, [a] if a.perms == perms::ALL && jute::ids::is_anyone(&a.id))
 }
 
 /// Load the tree a stopped zkd would serve.

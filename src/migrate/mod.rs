@@ -254,3 +254,20 @@ mod tests {
         assert_eq!(hex(-1), "0xffffffffffffffff");
     }
 }
+
+/// ACLs shared by the migration tests.
+#[cfg(test)]
+pub(crate) mod test_acls {
+    use jute::{Acl, Id};
+
+    /// One digest id with every permission.
+    pub fn digest_acl() -> Vec<Acl> {
+        vec![Acl {
+            perms: jute::perms::ALL,
+            id: Id {
+                scheme: "digest".into(),
+                id: "u:h".into(),
+            },
+        }]
+    }
+}

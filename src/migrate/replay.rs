@@ -28,7 +28,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::{Bytes, BytesMut};
-use jute::{perms, Acl, Field, Id, StatPersisted};
+use jute::{Acl, Field, StatPersisted};
 
 use super::zk_snapshot::ZkSnapshot;
 use super::zk_txnlog::{LoggedTxn, ZkTxn};
@@ -239,16 +239,6 @@ fn split(path: &str) -> Option<(&str, &str)> {
     Some((parent, child))
 }
 
-fn open_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::ALL,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
-
 impl ZkTree {
     /// ZooKeeper's initial tree (no snapshot at all): `/`, `/zookeeper`,
     /// `/zookeeper/quota`, and `/zookeeper/config` with READ_ACL_UNSAFE and aversion -1.
@@ -260,13 +250,7 @@ impl ZkTree {
             stat: StatPersisted::default(),
             children: BTreeSet::new(),
         };
-        let read = t.acls.convert(&[Acl {
-            perms: perms::READ,
-            id: Id {
-                scheme: "world".into(),
-                id: "anyone".into(),
-            },
-        }]);
+        let read = t.acls.convert(&jute::ids::read_acl_unsafe());
         t.nodes.insert("/".into(), node(OPEN_REF));
         t.nodes.insert("/zookeeper".into(), node(OPEN_REF));
         t.nodes.insert("/zookeeper/quota".into(), node(OPEN_REF));
@@ -354,7 +338,7 @@ impl ZkTree {
     /// The ACL list a node reference stands for, as ZooKeeper's `convertLong`.
     pub fn acl(&self, r: i64) -> Option<Vec<Acl>> {
         if r == OPEN_REF {
-            Some(open_acl())
+            Some(jute::ids::open_acl_unsafe())
         } else {
             self.acls.by_ref.get(&r).cloned()
         }

@@ -404,7 +404,7 @@ pub(crate) mod write {
 mod tests {
     use super::write::{entry, file_header};
     use super::*;
-    use jute::{Id, TxnEntry};
+    use jute::TxnEntry;
 
     fn hdr(zxid: i64, t: i32) -> TxnHeader {
         TxnHeader {
@@ -416,21 +416,11 @@ mod tests {
         }
     }
 
-    fn open_acl() -> Vec<Acl> {
-        vec![Acl {
-            perms: 31,
-            id: Id {
-                scheme: "world".into(),
-                id: "anyone".into(),
-            },
-        }]
-    }
-
     fn create(path: &str, cv: i32) -> CreateTxn {
         CreateTxn {
             path: path.into(),
             data: Some(Bytes::from_static(b"d")),
-            acl: open_acl(),
+            acl: jute::ids::open_acl_unsafe(),
             ephemeral: false,
             parent_c_version: cv,
         }

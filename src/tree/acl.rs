@@ -32,7 +32,7 @@ pub fn check_perm(acl: &[Acl], ids: &[AuthId], perm: i32) -> bool {
         if a.perms & perm == 0 {
             return false;
         }
-        if a.id.scheme == "world" && a.id.id == "anyone" {
+        if jute::ids::is_anyone(&a.id) {
             return true;
         }
         ids.iter()
@@ -70,7 +70,7 @@ pub fn fixup_acl(acl: &[Acl], ids: &[AuthId]) -> Result<Vec<Acl>, i32> {
     let mut out = Vec::with_capacity(uniq.len());
     for a in uniq {
         let id = &a.id;
-        if id.scheme == "world" && id.id == "anyone" {
+        if jute::ids::is_anyone(id) {
             out.push(a.clone());
         } else if id.scheme == "auth" {
             let mut any = false;

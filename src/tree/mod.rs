@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use jute::{perms, Acl, Id, StatPersisted};
+use jute::{Acl, StatPersisted};
 
 pub use acl::{check_perm, digest_valid, fixup_acl, ip_matches, ip_valid, mask_digest_ids};
 pub use node::{NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
@@ -184,26 +184,6 @@ pub struct DataTree {
     undo: Option<Vec<Undo>>,
 }
 
-fn open_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::ALL,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
-
-fn read_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::READ,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
-
 impl DataTree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` (open ACL) and
     /// `/zookeeper/config` (READ_ACL_UNSAFE), empty data, zero stats, except that
@@ -240,9 +220,9 @@ impl DataTree {
             let mut stat = StatPersisted::default();
             let acl = if p == "/zookeeper/config" {
                 stat.aversion = -1;
-                read_acl()
+                jute::ids::read_acl_unsafe()
             } else {
-                open_acl()
+                jute::ids::open_acl_unsafe()
             };
             let acl = self.acl_cache.intern(acl);
             self.raw_insert(p.to_string(), Znode::new(Some(Bytes::new()), acl, stat));

@@ -9,9 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use jute::{
-    op, perms, Acl, ConnectRequest, ConnectResponse, Id, Record, ReplyHeader, RequestHeader,
-};
+use jute::{op, ConnectRequest, ConnectResponse, Record, ReplyHeader, RequestHeader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -51,17 +49,6 @@ impl From<jute::DecodeError> for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// `world:anyone` with all permissions (ZooDefs.Ids.OPEN_ACL_UNSAFE).
-pub fn open_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::ALL,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
 
 /// Appends one request frame (length, RequestHeader, body) to `out`.
 pub fn encode_request(out: &mut BytesMut, xid: i32, op_type: i32, body: &impl Record) {

@@ -26,7 +26,7 @@ use jute::{
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::conn::{self, encode_request, open_acl, Error, Result, Session};
+use crate::conn::{self, encode_request, Error, Result, Session};
 
 /// What one request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -458,7 +458,7 @@ fn encode_op(
             &CreateRequest {
                 path: format!("{dir}/{node}"),
                 data: Some(plan.value.clone()),
-                acl: open_acl(),
+                acl: jute::ids::open_acl_unsafe(),
                 flags: 0,
             },
         ),
@@ -528,7 +528,7 @@ pub fn create_body(path: String, data: Bytes) -> Bytes {
     CreateRequest {
         path,
         data: Some(data),
-        acl: open_acl(),
+        acl: jute::ids::open_acl_unsafe(),
         flags: 0,
     }
     .encode()

@@ -2,36 +2,17 @@
 
 use super::*;
 use crate::migrate::export::{self, ExportOptions};
+use crate::migrate::test_acls::digest_acl;
 use crate::migrate::zk_snapshot::{read_snapshot, SnapshotWriter};
 use crate::migrate::zk_txnlog::write::{entry, file_header};
 use bytes::Bytes;
 use jute::{
-    op, Acl, CloseSessionTxn, CreateSessionTxn, CreateTtlTxn, CreateTxn, Id, Record, SetDataTxn,
+    op, CloseSessionTxn, CreateSessionTxn, CreateTtlTxn, CreateTxn, Record, SetDataTxn,
     StatPersisted, TxnHeader,
 };
 
 const S1: i64 = 0x0100_0000_0000_0001;
 const S2: i64 = 0x0100_0000_0000_0002;
-
-fn open_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: 31,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
-
-fn digest_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: 31,
-        id: Id {
-            scheme: "digest".into(),
-            id: "u:h".into(),
-        },
-    }]
-}
 
 fn hdr(zxid: i64, t: i32, client: i64) -> TxnHeader {
     TxnHeader {
@@ -47,7 +28,7 @@ fn create(path: &str, eph: bool, cv: i32) -> Vec<u8> {
     CreateTxn {
         path: path.into(),
         data: Some(Bytes::from(path.to_string())),
-        acl: open_acl(),
+        acl: jute::ids::open_acl_unsafe(),
         ephemeral: eph,
         parent_c_version: cv,
     }

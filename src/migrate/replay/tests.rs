@@ -1,6 +1,7 @@
 //! Replay follows ZooKeeper's restore rules (see the module doc).
 
 use super::*;
+use crate::migrate::test_acls::digest_acl;
 use crate::migrate::zk_snapshot::{SnapNode, ZkSnapshot};
 use jute::{
     op, CloseSessionTxn, CreateContainerTxn, CreateTtlTxn, CreateTxn, DeleteTxn, ErrorTxn,
@@ -13,20 +14,7 @@ const S2: i64 = 0x0100_0000_0000_0002;
 fn world(perms: i32) -> Vec<Acl> {
     vec![Acl {
         perms,
-        id: Id {
-            scheme: "world".into(),
-            id: "anyone".into(),
-        },
-    }]
-}
-
-fn digest_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: 31,
-        id: Id {
-            scheme: "digest".into(),
-            id: "u:h".into(),
-        },
+        id: jute::ids::anyone(),
     }]
 }
 
