@@ -112,9 +112,6 @@ impl Dispatcher {
         let body = packet.slice(8.min(packet.len())..);
         let session_id = self.conn.session_id();
         server.sessions.lock().touch(session_id, Instant::now());
-        if let Some(ensemble) = &server.ensemble {
-            ensemble.touched(session_id);
-        }
         if header.xid >= 0 {
             self.conn
                 .last_cxid

@@ -16,7 +16,7 @@
 //!   connections are closed (the client sees ConnectionLoss and reconnects with its
 //!   session), as a ZooKeeper follower does when its leader goes away.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -44,8 +44,6 @@ pub struct Ensemble {
     pub leader_contact: Arc<LeaderContact>,
     /// Whether this member is part of a working quorum (else it serves no clients).
     in_quorum: AtomicBool,
-    /// Sessions heard from since the last report to the leader.
-    touched: Mutex<HashSet<i64>>,
     /// Leader only: the member each session is attached to.
     owners: Mutex<HashMap<i64, u64>>,
     /// One reconfig at a time.
@@ -58,7 +56,6 @@ impl Ensemble {
             peers,
             leader_contact: Arc::new(LeaderContact::new()),
             in_quorum: AtomicBool::new(false),
-            touched: Mutex::new(HashSet::new()),
             owners: Mutex::new(HashMap::new()),
             reconfig: tokio::sync::Mutex::new(()),
         }
@@ -68,10 +65,9 @@ impl Ensemble {
         self.in_quorum.load(Ordering::Relaxed)
     }
 
-    pub fn touched(&self, session_id: i64) {
-        if session_id != 0 {
-            self.touched.lock().insert(session_id);
-        }
+    /// A closed session has no owner any more.
+    pub fn forget_session(&self, session_id: i64) {
+        self.owners.lock().remove(&session_id);
     }
 }
 
@@ -317,11 +313,11 @@ pub(super) async fn report_touches(server: Arc<Server>) {
         let (Some(ensemble), Some(raft)) = (server.ensemble.as_ref(), server.raft()) else {
             return;
         };
+        // The tracker marks every session a request arrived for (the dispatcher's touch).
+        let ids = server.sessions.lock().take_touched();
         if raft.is_leader() {
-            ensemble.touched.lock().clear();
             continue;
         }
-        let ids: Vec<i64> = ensemble.touched.lock().drain().collect();
         match server.ask_leader(AppRequest::Touch(ids)).await {
             Ok(AppResponse::Touched(true)) => ensemble.leader_contact.touch(),
             Ok(_) => {}
@@ -400,14 +396,7 @@ pub(super) async fn follow_leader_changes(server: Arc<Server>) {
 
 impl Server {
     async fn become_leader(self: &Arc<Self>, raft: &Raft) {
-        let now = Instant::now();
-        {
-            let tree = self.tree.read();
-            let mut tracker = self.sessions.lock();
-            for (id, info) in tree.sessions() {
-                tracker.add(id, info.timeout_ms, now);
-            }
-        }
+        self.restart_session_clocks();
         if let Some(e) = &self.ensemble {
             e.owners.lock().clear();
         }

@@ -204,33 +204,21 @@ impl Server {
         };
         let sink: Arc<dyn ApplySink> = server.clone();
         let raft = consensus::start(&cc, storage, tree, sink).await?;
-        if server.ensemble.is_some() {
-            server.start_member(raft).await?;
-            return Ok(server);
-        }
-        let metrics = raft
-            .wait(Some(Duration::from_secs(30)))
-            .state(openraft::ServerState::Leader, "become leader")
-            .await
-            .map_err(crate::storage::io_err)?;
-        // Replay the log tail before serving: a client must never see a state older
-        // than one it saw before the restart (it would be refused for its zxid).
-        raft.wait(Some(Duration::from_secs(300)))
-            .applied_index_at_least(metrics.last_log_index, "replay the log")
-            .await
-            .map_err(crate::storage::io_err)?;
+        let peer_listener = match &server.ensemble {
+            Some(_) => Some(server.bind_peer_port().await?),
+            None => {
+                server.replay_as_single_voter(&raft).await?;
+                server.restart_session_clocks();
+                None
+            }
+        };
         // ZooKeeper's dbinittime: loading the database before serving.
         crate::admin::metrics::DB_INIT_TIME.time(started.elapsed());
         let _ = crate::admin::monitor::elapsed_ms(); // starts the `cons` lresp clock
         tokio::spawn(crate::admin::keeper::log_leader_changes(raft.clone()));
-        let _ = server.raft.set(raft);
-        // Every restored session gets a fresh clock, as after a ZooKeeper restart.
-        {
-            let tree = server.tree.read();
-            let mut tracker = server.sessions.lock();
-            for (id, info) in tree.sessions() {
-                tracker.add(id, info.timeout_ms, Instant::now());
-            }
+        let _ = server.raft.set(raft.clone());
+        if let Some(listener) = peer_listener {
+            server.start_member(raft, listener);
         }
         tokio::spawn(expire_sessions(server.clone()));
         tokio::spawn(reap_containers(server.clone()));
@@ -238,10 +226,35 @@ impl Server {
         Ok(server)
     }
 
-    /// An ensemble member serves once it is part of a quorum (see [`ensemble`]); the
-    /// log tail is replayed as the leader's commit index reaches it, and a client that
-    /// has seen more than this member has applied is refused at the handshake.
-    async fn start_member(self: &Arc<Self>, raft: Raft) -> io::Result<()> {
+    /// A standalone server is its own quorum: it serves once it leads and has replayed
+    /// its log tail (a client must never see a state older than one it saw before the
+    /// restart; it would be refused for its zxid).
+    async fn replay_as_single_voter(&self, raft: &Raft) -> io::Result<()> {
+        let metrics = raft
+            .wait(Some(Duration::from_secs(30)))
+            .state(openraft::ServerState::Leader, "become leader")
+            .await
+            .map_err(crate::storage::io_err)?;
+        raft.wait(Some(Duration::from_secs(300)))
+            .applied_index_at_least(metrics.last_log_index, "replay the log")
+            .await
+            .map_err(crate::storage::io_err)?;
+        Ok(())
+    }
+
+    /// Every known session gets a fresh timeout, as after a ZooKeeper restart or a
+    /// new leader's election.
+    fn restart_session_clocks(&self) {
+        let tree = self.tree.read();
+        let mut tracker = self.sessions.lock();
+        let now = Instant::now();
+        for (id, info) in tree.sessions() {
+            tracker.add(id, info.timeout_ms, now);
+        }
+    }
+
+    /// Listen on this member's peer port (its own `server.N` line).
+    async fn bind_peer_port(&self) -> io::Result<tokio::net::TcpListener> {
         let me = self
             .config
             .members
@@ -252,13 +265,11 @@ impl Server {
                     self.config.server_id
                 ))
             })?;
-        let bind = match me.host.parse::<std::net::IpAddr>() {
-            Ok(ip) => std::net::SocketAddr::new(ip, me.peer_port),
-            Err(_) => std::net::SocketAddr::new(
-                std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                me.peer_port,
-            ),
-        };
+        let ip = me
+            .host
+            .parse::<std::net::IpAddr>()
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let bind = std::net::SocketAddr::new(ip, me.peer_port);
         let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen for peers on {bind}: {e}"))
         })?;
@@ -267,26 +278,25 @@ impl Server {
             self.config.server_id,
             self.config.members.len()
         );
+        Ok(listener)
+    }
+
+    /// An ensemble member serves once it is part of a quorum (see [`ensemble`]); the
+    /// log tail is replayed as the leader's commit index reaches it, and a client that
+    /// has seen more than this member has applied is refused at the handshake.
+    fn start_member(self: &Arc<Self>, raft: Raft, listener: tokio::net::TcpListener) {
         let peer_server = Arc::new(consensus::peer::PeerServer {
-            raft: raft.clone(),
+            raft,
             service: Arc::new(ensemble::PeerHandler(Arc::downgrade(self))),
             spool_dir: self.storage.dir.join("snapshots"),
         });
         tokio::spawn(peer_server.run(listener));
-        crate::admin::metrics::DB_INIT_TIME.time(self.started.elapsed());
-        let _ = crate::admin::monitor::elapsed_ms();
-        tokio::spawn(crate::admin::keeper::log_leader_changes(raft.clone()));
-        let _ = self.raft.set(raft);
         tokio::spawn(ensemble::follow_leader_changes(self.clone()));
         tokio::spawn(ensemble::watch_quorum(self.clone()));
         tokio::spawn(ensemble::report_touches(self.clone()));
         if consensus::recover::rejoin_pending(&self.storage) {
             tokio::spawn(ensemble::add_back_configured(self.clone()));
         }
-        tokio::spawn(expire_sessions(self.clone()));
-        tokio::spawn(reap_containers(self.clone()));
-        tokio::spawn(snapshot_by_size(self.clone()));
-        Ok(())
     }
 
     /// Whether this member may serve clients now (always, when standalone).
@@ -448,6 +458,9 @@ impl ApplySink for Server {
             .flatten();
         if let Some(closed) = applied.closed_session {
             self.sessions.lock().remove(closed);
+            if let Some(ensemble) = &self.ensemble {
+                ensemble.forget_session(closed);
+            }
             self.connections
                 .close_session(closed, waiter.as_ref().map(|(conn, _, _)| *conn));
         }

@@ -18,6 +18,9 @@ struct Entry {
     timeout: Duration,
     deadline: Instant,
     closing: bool,
+    /// Touched since the last [`SessionTracker::take_touched`] (what a follower
+    /// reports to its leader).
+    touched: bool,
 }
 
 impl SessionTracker {
@@ -46,6 +49,7 @@ impl SessionTracker {
                 timeout,
                 deadline,
                 closing: false,
+                touched: false,
             },
         );
     }
@@ -64,8 +68,20 @@ impl SessionTracker {
         let deadline = self.deadline(now, timeout);
         if let Some(e) = self.sessions.get_mut(&session_id) {
             e.deadline = deadline;
+            e.touched = true;
         }
         true
+    }
+
+    /// Sessions touched since the last call (sorted); clears the marks.
+    pub fn take_touched(&mut self) -> Vec<i64> {
+        let mut out: Vec<i64> = self
+            .sessions
+            .iter_mut()
+            .filter_map(|(id, e)| std::mem::take(&mut e.touched).then_some(*id))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Change a session's timeout (a reattach negotiates it again) and touch it.
@@ -152,6 +168,20 @@ mod tests {
         assert!(tr.expire(t0 + Duration::from_millis(300)).is_empty());
         assert_eq!(tr.expire(t0 + Duration::from_millis(400)), vec![1]);
         assert!(!tr.touch(99, t0));
+    }
+
+    #[test]
+    fn touched_sessions_are_reported_once() {
+        let t0 = Instant::now();
+        let mut tr = SessionTracker::new(Duration::from_millis(100), t0);
+        tr.add(1, 1000, t0);
+        tr.add(2, 1000, t0);
+        assert!(tr.take_touched().is_empty());
+        tr.touch(2, t0);
+        tr.touch(1, t0);
+        tr.touch(99, t0);
+        assert_eq!(tr.take_touched(), vec![1, 2]);
+        assert!(tr.take_touched().is_empty());
     }
 
     #[test]
