@@ -1333,3 +1333,73 @@ async fn reconfig_adds_a_member_started_with_join() {
         .unwrap();
     blocking(|| cluster.wait_converged(&[leader, survivor, new], PROGRESS));
 }
+
+/// A session that reattached to another member leaves its old connection behind: a
+/// write arriving there is refused with SessionMoved (-118), as ZooKeeper refuses it
+/// (its leader checks the session's owner), and the session works on its new member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_the_old_connection_of_a_moved_session_gets_session_moved() {
+    use common::{op, Enc, Raw};
+    let _serial = one_at_a_time().await;
+    let cluster = blocking(|| Cluster::start(3, 0));
+    let (mut old, resp) = Raw::connect(cluster.client_port(0), 10_000).await;
+    let create = Enc::new()
+        .string("/moved")
+        .buffer(b"")
+        .open_acl()
+        .int(0)
+        .bytes();
+    let (_, r) = old.call(op::CREATE, &create).await;
+    assert_eq!(r.err, 0, "create on the first member");
+
+    let mut new = Raw::open(cluster.client_port(1)).await;
+    let r = new
+        .handshake(10_000, resp.session_id, &resp.passwd)
+        .await
+        .expect("a connect response");
+    assert_eq!(
+        r.session_id, resp.session_id,
+        "reattached on another member"
+    );
+
+    let set = |data: &[u8]| Enc::new().string("/moved").buffer(data).int(-1).bytes();
+    let (_, r) = old.call(op::SET_DATA, &set(b"stale")).await;
+    assert_eq!(r.err, -118, "a write on the stale connection: SessionMoved");
+    let (_, r) = new.call(op::SET_DATA, &set(b"fresh")).await;
+    assert_eq!(r.err, 0, "the session writes on its new member");
+}
+
+/// Garbage on a member's peer port (a bad frame, an oversized length) closes that one
+/// connection with a log line; the ensemble keeps its quorum and keeps writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_peer_port_closes_that_connection_only() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _serial = one_at_a_time().await;
+    let cluster = blocking(|| Cluster::start(3, 0));
+    let leader = blocking(|| cluster.wait_for_leader(PROGRESS));
+    for junk in [&b"\x00\x00\x00\x05hello"[..], &b"\xff\xff\xff\xffxxxx"[..]] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", cluster.peer_port(leader)))
+            .await
+            .expect("peer port accepts");
+        s.write_all(junk).await.expect("write junk");
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("the member closes a peer connection that sent garbage");
+        assert!(matches!(n, Ok(0) | Err(_)), "no answer to garbage: {n:?}");
+    }
+    let c = connect(&cluster.client_addr((leader + 1) % 3)).await;
+    bounded(OP_TIMEOUT, c.create("/after-junk", b"ok", &open_acl()))
+        .await
+        .expect("the ensemble still writes");
+    let other = connect(&cluster.client_addr((leader + 2) % 3)).await;
+    let (data, _) = bounded(OP_TIMEOUT, synced_get(&other, "/after-junk"))
+        .await
+        .expect("and replicates");
+    assert_eq!(data, b"ok");
+    assert_eq!(cluster.leader(), Some(leader), "no election was caused");
+    assert!(
+        cluster.log(leader).contains("peer connection closed"),
+        "the dropped connection is logged"
+    );
+}

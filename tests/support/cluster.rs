@@ -284,6 +284,11 @@ impl Cluster {
     }
 
     /// `127.0.0.1:<client port>` of member i.
+    /// Member `i`'s own peer (Raft) port, not a proxy in front of it.
+    pub fn peer_port(&self, i: usize) -> u16 {
+        self.members[i].peer_port
+    }
+
     pub fn client_addr(&self, i: usize) -> String {
         format!("127.0.0.1:{}", self.members[i].client_port)
     }
