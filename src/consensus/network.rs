@@ -43,13 +43,29 @@ impl Peers {
         }
     }
 
-    /// The link to `id`; `fallback` is its address in the Raft membership.
-    pub fn client(&self, id: u64, fallback: Option<&str>) -> Option<Arc<PeerClient>> {
-        let addr = self
-            .configured
-            .get(&id)
-            .cloned()
-            .or_else(|| fallback.map(str::to_string))?;
+    /// The link to `id`, as it is: the hot path of every forwarded write, so no address
+    /// is looked up or parsed when the link exists. A new link goes to `id`'s zoo.cfg
+    /// address, else to `membership_addr()` (members added by reconfig).
+    pub fn client(
+        &self,
+        id: u64,
+        membership_addr: impl FnOnce() -> Option<String>,
+    ) -> Option<Arc<PeerClient>> {
+        if let Some(client) = self.clients.lock().get(&id) {
+            return Some(client.clone());
+        }
+        let addr = self.configured.get(&id).cloned().or_else(membership_addr)?;
+        Some(self.link_to(id, addr))
+    }
+
+    /// The link to `id` at `addr` (replacing one to an older address): what openraft
+    /// asks for when it (re)starts replicating to a member. zoo.cfg's address wins.
+    pub fn link(&self, id: u64, membership_addr: String) -> Arc<PeerClient> {
+        let addr = self.configured.get(&id).cloned().unwrap_or(membership_addr);
+        self.link_to(id, addr)
+    }
+
+    fn link_to(&self, id: u64, addr: String) -> Arc<PeerClient> {
         let mut clients = self.clients.lock();
         let client = clients
             .entry(id)
@@ -57,8 +73,16 @@ impl Peers {
         if client.addr() != addr {
             *client = Arc::new(PeerClient::new(self.me, addr));
         }
-        Some(client.clone())
+        client.clone()
     }
+}
+
+/// The peer address of a membership node: it holds the member's `server.N` value (see
+/// server::reconfig), or a bare `host:port`.
+pub fn node_peer_addr(id: u64, node: &openraft::impls::BasicNode) -> String {
+    crate::config::Member::parse(id, &node.addr)
+        .map(|m| m.peer_addr())
+        .unwrap_or_else(|_| node.addr.clone())
 }
 
 pub struct Network {
@@ -69,13 +93,9 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: u64, node: &openraft::impls::BasicNode) -> PeerLink {
-        // A membership node holds the member's `server.N` value (see server::reconfig).
-        let addr = crate::config::Member::parse(target, &node.addr)
-            .map(|m| m.peer_addr())
-            .unwrap_or_else(|_| node.addr.clone());
         PeerLink {
             target,
-            client: self.peers.client(target, Some(&addr)),
+            client: Some(self.peers.link(target, node_peer_addr(target, node))),
         }
     }
 }

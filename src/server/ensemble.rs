@@ -122,16 +122,14 @@ impl Server {
     pub(super) async fn ask_leader(&self, req: AppRequest) -> io::Result<AppResponse> {
         let (ensemble, raft) = self.ensemble_raft()?;
         let leader = self.leader().await?;
-        let fallback = raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .membership()
-            .get_node(&leader)
-            .map(|n| super::reconfig::peer_addr(leader, n));
         let client = ensemble
             .peers
-            .client(leader, fallback.as_deref())
+            .client(leader, || {
+                let metrics = raft.metrics().borrow_watched().clone();
+                let membership = metrics.membership_config.membership();
+                let node = membership.get_node(&leader)?;
+                Some(crate::consensus::network::node_peer_addr(leader, node))
+            })
             .ok_or_else(not_leader)?;
         client.call_app(req, FORWARD_TIMEOUT).await
     }

@@ -47,14 +47,6 @@ pub fn node_for(member: &Member) -> BasicNode {
     BasicNode::new(member.zk_config_value())
 }
 
-/// The peer address of a membership node (its stored `server.N` value, or a bare
-/// `host:port` from before zkd stored full values).
-pub fn peer_addr(id: u64, node: &BasicNode) -> String {
-    Member::parse(id, &node.addr)
-        .map(|m| m.peer_addr())
-        .unwrap_or_else(|_| node.addr.clone())
-}
-
 /// The `server.N=...` lines of a member set, as /zookeeper/config lists them.
 fn config_lines(members: &BTreeMap<u64, Member>) -> String {
     members
