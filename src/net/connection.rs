@@ -178,8 +178,9 @@ fn accept_session(conn: &ConnHandle, session_id: i64, timeout: i32, read_only: O
 }
 
 /// A member without a quorum in read-only mode: a local session, reads only. A client
-/// reattaching with a session id gets a fresh local session (its session lives on the
-/// quorum side), as ZooKeeper's ReadOnlyZooKeeperServer does.
+/// reattaching with a session id also gets a fresh local session: this member cannot
+/// revalidate the real one without a leader, and the real one stays valid on the
+/// quorum side for when the client finds a read-write member (docs/operations.md).
 fn read_only_handshake(
     server: &Arc<Server>,
     conn: &Arc<ConnHandle>,
