@@ -391,6 +391,37 @@ async fn write_on_a_follower_is_seen_after_sync_on_another_follower_and_an_obser
     let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     let (f1, f2) = (followers[0], followers[1]);
 
+    // the leader's mntr has ZooKeeper 3.8's leader keys, and only those
+    let mut mntr = String::new();
+    let synced = blocking(|| {
+        poll(PROGRESS, || {
+            mntr = four_letter_at(cluster.client_port(leader), "mntr").unwrap_or_default();
+            mntr.contains("zk_synced_followers\t2\n")
+        })
+    });
+    assert!(synced, "two synced followers in the leader's mntr:\n{mntr}");
+    for line in [
+        "zk_learners\t3\n",
+        "zk_synced_non_voting_followers\t0\n",
+        "zk_pending_syncs\t0\n",
+        "zk_server_state\tleader\n",
+    ] {
+        assert!(
+            mntr.contains(line),
+            "{line:?} in the leader's mntr:\n{mntr}"
+        );
+    }
+    assert!(
+        !mntr.contains("zk_followers\t"),
+        "a key ZooKeeper does not have"
+    );
+    let follower_mntr = four_letter_at(cluster.client_port(f1), "mntr").unwrap_or_default();
+    assert!(
+        follower_mntr.contains("zk_server_state\tfollower\n")
+            && !follower_mntr.contains("zk_learners"),
+        "a follower reports no leader keys:\n{follower_mntr}"
+    );
+
     let c1 = connect(&cluster.client_addr(f1)).await;
     let c2 = connect(&cluster.client_addr(f2)).await;
     let co = connect(&cluster.client_addr(observer)).await;

@@ -455,7 +455,10 @@ pub fn monitor_rows(server: &Server, asking: bool) -> Vec<(String, Val)> {
     rows
 }
 
-/// What a ZooKeeper leader adds to `mntr`: its learners and how many are in sync.
+/// What a ZooKeeper leader adds to `mntr` (the same four keys as ZooKeeper 3.8's):
+/// its learners (followers and observers) and how many voting followers are in sync.
+/// zkd has no non-voting followers (ZooKeeper's followers outside the voting set
+/// during a reconfig) and answers a sync without queueing it: both are 0.
 fn leader_rows(server: &Server) -> Vec<(String, Val)> {
     let Some(raft) = server
         .raft()
@@ -465,32 +468,24 @@ fn leader_rows(server: &Server) -> Vec<(String, Val)> {
     };
     let m = raft.metrics().borrow_watched().clone();
     let membership = m.membership_config.membership();
-    let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
     let last = m.last_log_index.unwrap_or(0);
-    let (mut followers, mut synced, mut synced_observers) = (0, 0, 0);
+    let (mut learners, mut synced) = (0, 0);
     for (id, matched) in m.replication.iter().flatten() {
         if *id == m.id {
             continue;
         }
-        followers += 1;
+        learners += 1;
         // In sync: within one batch of the leader's log.
         let in_sync = matched.as_ref().is_some_and(|l| l.index + 256 >= last);
-        if in_sync && voters.contains(id) {
+        if in_sync && membership.voter_ids().any(|v| v == *id) {
             synced += 1;
-        } else if in_sync {
-            synced_observers += 1;
         }
     }
     vec![
-        ("learners".to_string(), Val::Int(followers)),
         ("synced_followers".to_string(), Val::Int(synced)),
-        (
-            "synced_non_voting_followers".to_string(),
-            Val::Int(synced_observers),
-        ),
-        ("synced_observers".to_string(), Val::Int(synced_observers)),
-        ("followers".to_string(), Val::Int(followers)),
+        ("synced_non_voting_followers".to_string(), Val::Int(0)),
         ("pending_syncs".to_string(), Val::Int(0)),
+        ("learners".to_string(), Val::Int(learners)),
     ]
 }
 
