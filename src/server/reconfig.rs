@@ -70,6 +70,57 @@ fn current_members(raft: &crate::consensus::Raft) -> BTreeMap<u64, Member> {
         .collect()
 }
 
+fn voter_ids(members: &BTreeMap<u64, Member>) -> BTreeSet<u64> {
+    members
+        .values()
+        .filter(|m| !m.observer)
+        .map(|m| m.id)
+        .collect()
+}
+
+/// Whether a majority of `voters` (the leader among them) has caught up with the
+/// leader's log, waiting up to [`CHANGE_TIMEOUT`].
+async fn new_quorum_in_sync(raft: &crate::consensus::Raft, voters: &BTreeSet<u64>) -> bool {
+    let need = voters.len() / 2 + 1;
+    let in_sync = |m: &openraft::RaftMetrics<crate::consensus::TypeConfig>| {
+        let last = m.last_log_index.unwrap_or(0);
+        let synced = voters
+            .iter()
+            .filter(|id| {
+                **id == m.id
+                    || m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(id).cloned().flatten())
+                        .is_some_and(|l| l.index + 256 >= last)
+            })
+            .count();
+        synced >= need
+    };
+    raft.wait(Some(CHANGE_TIMEOUT))
+        .metrics(in_sync, "a quorum of the new configuration in sync")
+        .await
+        .is_ok()
+}
+
+/// One membership change, given [`CHANGE_TIMEOUT`] to commit: a change that cannot
+/// reach a quorum of the new configuration is ZooKeeper's NewConfigNoQuorum.
+async fn membership_step<T, E: std::fmt::Display>(
+    what: &str,
+    change: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<(), i32> {
+    match tokio::time::timeout(CHANGE_TIMEOUT, change).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!("reconfig: {what}: {e}");
+            Err(err::NEW_CONFIG_NO_QUORUM)
+        }
+        Err(_) => {
+            tracing::warn!("reconfig: {what}: no quorum within {CHANGE_TIMEOUT:?}");
+            Err(err::NEW_CONFIG_NO_QUORUM)
+        }
+    }
+}
+
 /// `server.N=value`, the form joining servers and new members come in.
 fn parse_server_line(line: &str) -> Result<Member, i32> {
     let (key, value) = line.trim().split_once('=').ok_or(err::BAD_ARGUMENTS)?;
@@ -199,47 +250,34 @@ impl Server {
         self.check_config_version(change.cur_config_id)?;
         let current = current_members(&raft);
         let target = target(&current, &change)?;
-        let in_time = |what: &'static str| {
-            move |r: Result<Result<_, _>, _>| match r {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => {
-                    tracing::warn!("reconfig: {what}: {e}");
-                    Err(err::NEW_CONFIG_NO_QUORUM)
-                }
-                Err(_) => {
-                    tracing::warn!("reconfig: {what}: no quorum within {CHANGE_TIMEOUT:?}");
-                    Err(err::NEW_CONFIG_NO_QUORUM)
-                }
-            }
-        };
-        // Joiners (and voters turning observer) follow the log as learners first.
-        for m in target.values() {
-            if !current.contains_key(&m.id) {
-                let r = tokio::time::timeout(
-                    CHANGE_TIMEOUT,
-                    raft.add_learner(m.id, node_for(m), false),
-                )
-                .await;
-                in_time("add learner")(r)?;
-            }
+        // Joiners follow the log as learners first; voters that become observers are
+        // kept as learners by the voter change (retain = true).
+        for m in target.values().filter(|m| !current.contains_key(&m.id)) {
+            membership_step("add learner", raft.add_learner(m.id, node_for(m), false)).await?;
         }
-        let voters: BTreeSet<u64> = target
-            .values()
-            .filter(|m| !m.observer)
-            .map(|m| m.id)
-            .collect();
-        let current_voters: BTreeSet<u64> = current
-            .values()
-            .filter(|m| !m.observer)
-            .map(|m| m.id)
-            .collect();
-        if voters != current_voters {
-            let r = tokio::time::timeout(
-                CHANGE_TIMEOUT,
-                raft.change_membership(ChangeMembers::ReplaceAllVoters(voters), true),
-            )
-            .await;
-            in_time("replace voters")(r)?;
+        let voters = voter_ids(&target);
+        if voters != voter_ids(&current) {
+            // Raft's joint configuration needs a majority of the new voters as well: one
+            // that cannot get it would leave the ensemble unable to commit anything. So,
+            // as ZooKeeper does, the change is made only once a quorum of the new
+            // configuration is up and in sync, and is otherwise refused untouched.
+            if !new_quorum_in_sync(&raft, &voters).await {
+                let added: BTreeSet<u64> = target
+                    .keys()
+                    .filter(|id| !current.contains_key(id))
+                    .copied()
+                    .collect();
+                if !added.is_empty() {
+                    let undo = raft.change_membership(ChangeMembers::RemoveNodes(added), false);
+                    let _ = membership_step("remove the joiners again", undo).await;
+                }
+                tracing::warn!(
+                    "reconfig: no quorum of {voters:?} in sync within {CHANGE_TIMEOUT:?}"
+                );
+                return Err(err::NEW_CONFIG_NO_QUORUM);
+            }
+            let change = raft.change_membership(ChangeMembers::ReplaceAllVoters(voters), true);
+            membership_step("replace voters", change).await?;
         }
         let gone: BTreeSet<u64> = current
             .keys()
@@ -247,12 +285,8 @@ impl Server {
             .copied()
             .collect();
         if !gone.is_empty() {
-            let r = tokio::time::timeout(
-                CHANGE_TIMEOUT,
-                raft.change_membership(ChangeMembers::RemoveNodes(gone), false),
-            )
-            .await;
-            in_time("remove members")(r)?;
+            let change = raft.change_membership(ChangeMembers::RemoveNodes(gone), false);
+            membership_step("remove members", change).await?;
         }
         self.publish_config(&target).await
     }
