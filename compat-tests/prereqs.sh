@@ -2,11 +2,13 @@
 # prereqs.sh — install what the compatibility tests need, idempotently.
 #
 # Why it exists: nothing installed by hand survives onto a fresh machine, so the
-# tests install their own tools.  Everything comes from Debian packages (the
-# reference server, the C and Java clients, Curator) and from PyPI (kazoo and
-# its test suite, into a venv under compat-tests/.work, which git ignores).
+# tests install their own tools.  They come from Debian packages (the C client,
+# Debian's ZooKeeper 3.8 with zkCli and its Java client, Curator, Maven), from
+# Maven Central (Apache ZooKeeper 3.9.5, the reference server: compat-tests/maven/)
+# and from PyPI (kazoo and its test suite, into a venv), all cached under
+# compat-tests/.work, which git ignores.
 #
-#   compat-tests/prereqs.sh [all|apt|venv]     (default: all)
+#   compat-tests/prereqs.sh [all|apt|maven|venv]     (default: all)
 #
 # Runs apt-get update/install only when a package is missing, and pip only when
 # the venv is missing or incomplete, so a second run takes about a second.
@@ -29,6 +31,7 @@ APT_PACKAGES=(
     libsnappy-java             # migration.sh: ZooKeeper's snappy-compressed snapshots
     zktop tmux                 # zktop.sh: the 4lw monitor, in a pseudo-terminal
     python3-prometheus-client  # tests/operator.rs parses /metrics with it
+    maven                      # fetches the Maven bundles (compat-tests/maven)
 )
 
 need_apt() {
@@ -69,9 +72,14 @@ need_venv() {
     touch "$marker"
 }
 
+need_maven() {
+    bash "$COMPAT_DIR/maven/fetch.sh" zookeeper-3.9.5 >/dev/null
+}
+
 case "${1:-all}" in
-    apt)  need_apt ;;
-    venv) need_venv ;;
-    all)  need_apt; need_venv ;;
-    *)    echo "usage: $0 [all|apt|venv]" >&2; exit 2 ;;
+    apt)   need_apt ;;
+    maven) need_maven ;;
+    venv)  need_venv ;;
+    all)   need_apt; need_maven; need_venv ;;
+    *)     echo "usage: $0 [all|apt|maven|venv]" >&2; exit 2 ;;
 esac
