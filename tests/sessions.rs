@@ -435,3 +435,62 @@ async fn old_client_without_readonly_flag_is_answered_without_it() {
     assert_eq!(p.len(), 4 + 4 + 8 + 4 + 16 + 1);
     assert_eq!(p[p.len() - 1], 0, "readOnly false");
 }
+
+/// The order of a closing session's NodeDeleted events, and its getEphemerals answer, on
+/// zkd (`reference` false) or Apache ZooKeeper: one session creates `n` ephemerals one by
+/// one under three parents, then closes; another watches the whole tree.
+async fn close_order(reference: bool, n: usize) -> (Vec<String>, Vec<String>) {
+    let server = TestServer::start_with(ServerOptions {
+        reference,
+        ..ServerOptions::default()
+    });
+    let watcher = server.connect().await;
+    for p in ["/p0", "/p1", "/p2"] {
+        watcher
+            .create(p, b"", &mode(CreateMode::Persistent))
+            .await
+            .unwrap();
+    }
+    let owner = server.connect().await;
+    for i in 0..n {
+        let path = format!("/p{}/e{i}", i % 3);
+        owner
+            .create(&path, b"", &mode(CreateMode::Ephemeral))
+            .await
+            .unwrap();
+    }
+    let listed = owner.list_ephemerals("/").await.unwrap();
+    let mut events = watcher
+        .watch("/", zk::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    drop(owner); // closeSession
+    let mut deleted = Vec::new();
+    while deleted.len() < n {
+        let e = within(Duration::from_secs(10), "NodeDeleted", events.changed()).await;
+        assert_eq!(e.event_type, EventType::NodeDeleted, "{e:?}");
+        deleted.push(e.path);
+    }
+    (deleted, listed)
+}
+
+/// ZooKeeper deletes a closing session's ephemerals (firing their watches) in the order its
+/// per-session `HashSet` iterates, and getEphemerals lists them in that order too; zkd does
+/// the same (src/tree/ephemerals.rs), checked against Apache ZooKeeper in the same run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_session_deletes_its_ephemerals_in_zookeepers_order() {
+    for n in [2, 5, 40] {
+        let zkd = close_order(false, n).await;
+        let zookeeper = close_order(true, n).await;
+        assert_eq!(
+            zkd.0, zookeeper.0,
+            "order of NodeDeleted for {n} ephemerals"
+        );
+        assert_eq!(zkd.1, zookeeper.1, "getEphemerals order for {n} ephemerals");
+        let mut sorted = zkd.0.clone();
+        sorted.sort();
+        if n > 2 {
+            assert_ne!(zkd.0, sorted, "{n} ephemerals: not simply path order");
+        }
+    }
+}

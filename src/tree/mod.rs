@@ -25,6 +25,7 @@
 
 mod acl;
 mod apply;
+mod ephemerals;
 mod multi;
 mod node;
 mod path;
@@ -44,6 +45,7 @@ pub use path::{ancestors, is_special, validate_path};
 pub use session::SessionInfo;
 
 use acl::AclCache;
+use ephemerals::EphemeralSet;
 
 /// Static configuration of the tree (identical on every replica).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -127,6 +129,8 @@ pub(crate) enum Undo {
     Acl(String, Arc<Vec<Acl>>),
     ChildAdded(String, String),
     ChildRemoved(String, String),
+    /// A session's ephemeral set grew its (modelled Java) table from this size.
+    EphemeralCapacity(i64, usize),
 }
 
 /// Triggers and dirty entries produced while applying.
@@ -170,8 +174,9 @@ pub struct DataTree {
     /// Full path -> node. Looked up, never iterated for results.
     nodes: HashMap<String, Znode>,
     sessions: BTreeMap<i64, SessionInfo>,
-    /// Session -> paths of its plain ephemerals.
-    ephemerals: BTreeMap<i64, BTreeSet<String>>,
+    /// Session -> its plain ephemerals, kept from the first one's creation until the
+    /// session closes (as ZooKeeper keeps the session's set).
+    ephemerals: BTreeMap<i64, EphemeralSet>,
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
     acl_cache: AclCache,
@@ -364,7 +369,10 @@ impl DataTree {
                 self.ttls.insert(path.clone());
             }
             NodeKind::Ephemeral(s) => {
-                self.ephemerals.entry(s).or_default().insert(path.clone());
+                let grown = self.ephemerals.entry(s).or_default().insert(path.clone());
+                if let Some(before) = grown {
+                    self.record(Undo::EphemeralCapacity(s, before));
+                }
             }
             NodeKind::Persistent => {}
         }
@@ -385,7 +393,8 @@ impl DataTree {
             NodeKind::Ephemeral(s) => {
                 if let Some(set) = self.ephemerals.get_mut(&s) {
                     set.remove(path);
-                    if set.is_empty() {
+                    // Only a failed multi's rollback leaves a set that never held a node.
+                    if set.capacity == 0 && set.paths.is_empty() {
                         self.ephemerals.remove(&s);
                     }
                 }
@@ -493,6 +502,11 @@ impl DataTree {
                 Undo::ChildRemoved(p, c) => {
                     if let Some(n) = self.nodes.get_mut(&p) {
                         n.children.insert(c);
+                    }
+                }
+                Undo::EphemeralCapacity(s, before) => {
+                    if let Some(set) = self.ephemerals.get_mut(&s) {
+                        set.capacity = before;
                     }
                 }
             }

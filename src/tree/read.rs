@@ -119,7 +119,8 @@ impl DataTree {
         count
     }
 
-    /// getEphemerals: the session's own ephemerals (sorted). A null, blank (after Java
+    /// getEphemerals: the session's own ephemerals, in the order ZooKeeper lists them
+    /// (its set's iteration order, see `ephemerals.rs`). A null, blank (after Java
     /// `trim`) or `/` prefix means all; otherwise those starting with the prefix.
     /// No ACL check. Never fails (`Result` for symmetry with the other reads).
     pub fn get_ephemerals(
@@ -127,7 +128,7 @@ impl DataTree {
         session: i64,
         prefix: Option<&str>,
     ) -> Result<GetEphemeralsResponse, i32> {
-        let all = self.ephemerals(session);
+        let all = self.ephemerals_in_zookeeper_order(session);
         let prefix = prefix.filter(|p| {
             let t = p.trim_matches(|c: char| c <= ' ');
             !t.is_empty() && t != "/"

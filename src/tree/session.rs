@@ -8,8 +8,6 @@
 //! top byte is 0xFF and `i64::MIN` are never handed out: those bit patterns mean "TTL
 //! node" and "container" in `ephemeral_owner`.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
 use super::{Applied, DataTree, Dirty, Effects, Reply};
@@ -47,13 +45,22 @@ impl DataTree {
     pub fn ephemerals(&self, session: i64) -> Vec<String> {
         self.ephemerals
             .get(&session)
-            .map(|s| s.iter().cloned().collect())
+            .map(|s| s.paths.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The session's plain ephemerals in the order ZooKeeper walks them when the
+    /// session closes (and lists them for getEphemerals): see `ephemerals.rs`.
+    pub fn ephemerals_in_zookeeper_order(&self, session: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.close_order(|p| self.nodes.get(p).map_or(0, |n| n.stat.czxid)))
             .unwrap_or_default()
     }
 
     /// Number of plain ephemerals over all sessions.
     pub fn ephemeral_count(&self) -> usize {
-        self.ephemerals.values().map(BTreeSet::len).sum()
+        self.ephemerals.values().map(|s| s.paths.len()).sum()
     }
 
     /// Take the next free session id.
@@ -90,15 +97,16 @@ impl DataTree {
         }
     }
 
-    /// Remove the session and delete its ephemerals in path order, each like a delete
-    /// (NodeDeleted + parent NodeChildrenChanged). Ephemerals are deleted even if the
-    /// session is unknown (nothing is there for a truly unknown id).
+    /// Remove the session and delete its ephemerals in ZooKeeper's order, each like a
+    /// delete (NodeDeleted + parent NodeChildrenChanged). Ephemerals are deleted even if
+    /// the session is unknown (nothing is there for a truly unknown id).
     pub(super) fn close_session(&mut self, zxid: i64, session: i64) -> Applied {
         let mut fx = Effects::default();
         let existed = self.sessions.remove(&session).is_some();
-        for p in self.ephemerals(session) {
+        for p in self.ephemerals_in_zookeeper_order(session) {
             self.delete_node(zxid, &p, &mut fx);
         }
+        self.ephemerals.remove(&session);
         if existed {
             fx.dirty(Dirty::Session(session));
         }

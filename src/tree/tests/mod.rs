@@ -276,7 +276,14 @@ pub(super) fn state(t: &DataTree) -> State {
     State {
         nodes,
         sessions: t.sessions().map(|(k, v)| (k, v.clone())).collect(),
-        ephemerals: t.ephemerals.clone(),
+        // The paths only: a rebuilt set's (modelled Java) table is sized for what it
+        // holds now, a live one's for the most it ever held.
+        ephemerals: t
+            .ephemerals
+            .iter()
+            .filter(|(_, set)| !set.paths.is_empty())
+            .map(|(s, set)| (*s, set.paths.clone()))
+            .collect(),
         containers: t.containers.clone(),
         ttls: t.ttls.clone(),
         data_size: t.approximate_data_size(),
