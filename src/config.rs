@@ -67,6 +67,11 @@ pub struct Config {
     pub server_id: u64,
     /// The ensemble from `server.N` lines (empty: standalone).
     pub members: BTreeMap<u64, Member>,
+    /// `standaloneEnabled` (default true): one voting `server.N` line means standalone.
+    pub standalone_enabled: bool,
+    /// Set when a single `server.N` line was read as a standalone server (logged at
+    /// start, as ZooKeeper logs it).
+    pub single_server_line: Option<u64>,
     /// `peerType=observer`: this member is an observer (a Raft learner).
     pub peer_type_observer: bool,
     /// `initLimit` / `syncLimit`, in ticks.
@@ -117,6 +122,8 @@ impl Default for Config {
             log_level: None,
             server_id: 1,
             members: BTreeMap::new(),
+            standalone_enabled: true,
+            single_server_line: None,
             peer_type_observer: false,
             init_limit: 10,
             sync_limit: 5,
@@ -241,7 +248,33 @@ impl Config {
             cfg.set(&key, &value)?;
         }
         cfg.client_port_set = client_port_set;
+        cfg.standalone_if_single_server()?;
         Ok(cfg)
+    }
+
+    /// ZooKeeper runs a config with a single voting `server.N` line as a standalone
+    /// server when `standaloneEnabled` is true (HBase and the test harnesses of client
+    /// libraries write such configs), with the client address from that line unless
+    /// `clientPort` is set; observers without a quorum are refused.
+    fn standalone_if_single_server(&mut self) -> Result<(), ConfigError> {
+        let voters = self.members.values().filter(|m| !m.observer).count();
+        if !self.standalone_enabled || voters != 1 {
+            return Ok(());
+        }
+        if self.members.values().any(|m| m.observer) {
+            return Err(ConfigError(
+                "observers without a quorum are an invalid configuration".into(),
+            ));
+        }
+        let Some((id, only)) = self.members.pop_first() else {
+            return Ok(());
+        };
+        if let (Some(client), false) = (only.client, self.client_port_set) {
+            self.client_port = client.port();
+            self.client_port_address = client.ip();
+        }
+        self.single_server_line = Some(id);
+        Ok(())
     }
 
     /// An ensemble member reads its id from `dataDir/myid`, as ZooKeeper does, and takes
@@ -381,7 +414,8 @@ impl Config {
                     _ => return Err(bad("participant or observer")),
                 }
             }
-            "standaloneEnabled" | "electionAlg" | "quorumListenOnAllIPs" | "dynamicConfigFile" => {
+            "standaloneEnabled" => self.standalone_enabled = flag(value)?,
+            "electionAlg" | "quorumListenOnAllIPs" | "dynamicConfigFile" => {
                 self.ignored_keys.push(key.to_string())
             }
             _ if key.starts_with("server.") => {
@@ -551,6 +585,26 @@ mod tests {
         assert!(!cfg.four_letter_allowed("dump"));
         assert!(cfg.ignored_keys.is_empty());
         assert_eq!((cfg.init_limit, cfg.sync_limit), (10, 5));
+    }
+
+    #[test]
+    fn a_single_server_line_is_standalone_unless_standalone_is_disabled() {
+        let cfg = Config::parse("server.1=127.0.0.1:2888:3888;127.0.0.1:2345\n").unwrap();
+        assert!(!cfg.is_ensemble());
+        assert_eq!(cfg.single_server_line, Some(1));
+        assert_eq!(cfg.client_port, 2345);
+        assert_eq!(
+            cfg.client_port_address,
+            "127.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        // clientPort wins over the line's client address.
+        let cfg = Config::parse("clientPort=2400\nserver.7=127.0.0.1:2888:3888;2345\n").unwrap();
+        assert!(!cfg.is_ensemble());
+        assert_eq!(cfg.client_port, 2400);
+        let cfg =
+            Config::parse("standaloneEnabled=false\nserver.1=127.0.0.1:2888:3888;2345\n").unwrap();
+        assert!(cfg.is_ensemble());
+        assert!(Config::parse("server.1=h:1:2\nserver.2=h:3:4:observer\n").is_err());
     }
 
     #[test]

@@ -168,6 +168,11 @@ fn main() -> ExitCode {
     for key in &config.ignored_keys {
         tracing::info!("zoo.cfg key {key} is not used by zkd; ignored");
     }
+    if let Some(id) = config.single_server_line {
+        tracing::info!(
+            "zoo.cfg lists only server.{id}: running standalone (standaloneEnabled=true), as ZooKeeper does"
+        );
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
