@@ -113,7 +113,8 @@ pub enum AppResponse {
     ReadIndex(Result<u64, AppError>),
     /// Whether the leader is in touch with a quorum.
     Touched(bool),
-    Revalidated(bool),
+    /// Whether the session is alive; `NotLeader` when the receiver cannot tell.
+    Revalidated(Result<bool, AppError>),
     /// The log index of the new config, or a ZooKeeper error code.
     Reconfigured(Result<u64, i32>),
 }

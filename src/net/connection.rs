@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -29,6 +29,11 @@ use crate::server::{record_frame, Server};
 use crate::session::{generate_password, password_matches};
 use crate::tree::Reply;
 use crate::txn::TxnKind;
+
+/// How long a reattach waits at most for a leader to tell whether its session lives.
+const REATTACH_PATIENCE: Duration = Duration::from_secs(3);
+/// The pause between two revalidation attempts.
+const REATTACH_RETRY: Duration = Duration::from_millis(50);
 
 pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
@@ -134,15 +139,18 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
         // A session lives on one connection. Like ZooKeeper, any reattach attempt
         // (even one with a wrong password) closes the session's current connection.
         server.connections.close_session(id, Some(conn.id));
-        let valid = if server.ensemble.is_some() {
-            // Checked with the leader: this member's copy may lag an expiry.
-            password_matches(id, &req.passwd) && server.revalidate(id, timeout).await
-        } else {
-            let known = server.tree.read().session(id).is_some();
-            known
-                && password_matches(id, &req.passwd)
-                && server.sessions.lock().touch(id, Instant::now())
-        };
+        let valid = password_matches(id, &req.passwd)
+            && {
+                match revalidate(server, id, timeout).await {
+                    Some(alive) => alive,
+                    None => {
+                        // Not knowing is not "expired": the client tries again (here or at
+                        // another member) and keeps its session.
+                        tracing::info!(%peer, "no leader to revalidate session {id:#x}: closing; the client retries");
+                        return false;
+                    }
+                }
+            };
         if !valid {
             tracing::info!(%peer, "session {id:#x} is expired or its password is wrong");
             conn.send(record_frame(&jute::ConnectResponse {
@@ -154,15 +162,35 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
             }));
             return false;
         }
-        server
-            .sessions
-            .lock()
-            .set_timeout(id, timeout, Instant::now());
         tracing::info!(%peer, "session {id:#x} reattached");
         id
     };
     accept_session(conn, session_id, timeout, read_only);
     true
+}
+
+/// Ask whoever decides (this server standalone, else the leader) whether a reattaching
+/// session is alive. An election may be under way (the leader this member knows may
+/// just have died): keep asking for a while, a third of the session timeout and at
+/// most [`REATTACH_PATIENCE`], before giving up with `None`.
+async fn revalidate(server: &Server, session_id: i64, timeout_ms: i32) -> Option<bool> {
+    let patience = Duration::from_millis(timeout_ms.max(0) as u64 / 3).min(REATTACH_PATIENCE);
+    let deadline = Instant::now() + patience;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // One attempt may meet a leader that is cut off: give the next one a chance.
+        let limit = left.min(Duration::from_secs(1)).max(REATTACH_RETRY);
+        let attempt = tokio::time::timeout(limit, server.revalidate(session_id, timeout_ms));
+        match attempt.await {
+            Ok(Ok(alive)) => return Some(alive),
+            Ok(Err(e)) => tracing::debug!("cannot revalidate session {session_id:#x} yet: {e}"),
+            Err(_) => tracing::debug!("revalidating session {session_id:#x} timed out"),
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(REATTACH_RETRY).await;
+    }
 }
 
 /// Bind the connection to its session and send the ConnectResponse.

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,9 @@ pub struct Ensemble {
     pub leader_contact: Arc<LeaderContact>,
     /// Whether this member is part of a working quorum (else it serves no clients).
     in_quorum: AtomicBool,
+    /// How many times this member started serving (joined a working quorum): a leader
+    /// that lost its quorum and got it back restarts every session's clock too.
+    serving_since: AtomicU64,
     /// Leader only: the member each session is attached to.
     owners: Mutex<HashMap<i64, u64>>,
     /// One reconfig at a time.
@@ -56,6 +59,7 @@ impl Ensemble {
             peers,
             leader_contact: Arc::new(LeaderContact::new()),
             in_quorum: AtomicBool::new(false),
+            serving_since: AtomicU64::new(0),
             owners: Mutex::new(HashMap::new()),
             reconfig: tokio::sync::Mutex::new(()),
         }
@@ -63,6 +67,12 @@ impl Ensemble {
 
     pub fn in_quorum(&self) -> bool {
         self.in_quorum.load(Ordering::Relaxed)
+    }
+
+    /// While this member serves: which stretch of serving this is.
+    pub fn serving_epoch(&self) -> Option<u64> {
+        self.in_quorum()
+            .then(|| self.serving_since.load(Ordering::Relaxed))
     }
 
     /// A closed session has no owner any more.
@@ -196,45 +206,53 @@ impl Server {
         Ok(())
     }
 
-    /// Is this session alive ensemble-wide? Touches it and makes this member its owner.
-    pub async fn revalidate(&self, session_id: i64, timeout_ms: i32) -> bool {
-        let Ok((_, raft)) = self.ensemble_raft() else {
-            return self.revalidate_as_leader(self.config.server_id, session_id, timeout_ms);
-        };
-        if raft.is_leader() {
-            return self.revalidate_as_leader(self.config.server_id, session_id, timeout_ms);
+    /// Is this session alive ensemble-wide? `Ok(true)` touches it and makes this member
+    /// its owner; `Ok(false)` is a verdict (expired, or never existed); `Err` means no
+    /// leader could be asked, which says nothing about the session: the caller must
+    /// not answer "expired" for it.
+    pub async fn revalidate(&self, session_id: i64, timeout_ms: i32) -> io::Result<bool> {
+        let me = self.config.server_id;
+        let leads = self.ensemble.is_none() || self.raft().is_some_and(|r| r.is_leader());
+        if leads {
+            return self.revalidate_as_leader(me, session_id, timeout_ms).await;
         }
-        match self
-            .ask_leader(AppRequest::Revalidate {
-                session_id,
-                timeout_ms,
-            })
-            .await
-        {
-            Ok(AppResponse::Revalidated(ok)) => ok,
-            Ok(other) => {
-                tracing::warn!("unexpected revalidate answer {other:?}");
-                false
-            }
-            Err(e) => {
-                tracing::info!("cannot revalidate session {session_id:#x}: {e}");
-                false
-            }
+        let req = AppRequest::Revalidate {
+            session_id,
+            timeout_ms,
+        };
+        match self.ask_leader(req).await? {
+            AppResponse::Revalidated(Ok(alive)) => Ok(alive),
+            AppResponse::Revalidated(Err(e)) => Err(io::Error::other(e)),
+            other => Err(io::Error::other(format!("unexpected answer {other:?}"))),
         }
     }
 
-    fn revalidate_as_leader(&self, from: u64, session_id: i64, timeout_ms: i32) -> bool {
-        let alive = self.tree.read().session(session_id).is_some()
-            && self.sessions.lock().touch(session_id, Instant::now());
-        if alive {
-            self.sessions
-                .lock()
-                .set_timeout(session_id, timeout_ms, Instant::now());
-            if let Some(ensemble) = &self.ensemble {
-                ensemble.owners.lock().insert(session_id, from);
-            }
+    async fn revalidate_as_leader(
+        &self,
+        from: u64,
+        session_id: i64,
+        timeout_ms: i32,
+    ) -> io::Result<bool> {
+        if self.tree.read().session(session_id).is_none() {
+            // A leader fresh in office may not have applied every committed entry yet:
+            // catch up to the commit index before calling a session unknown.
+            let raft = self.raft().ok_or_else(not_leader)?;
+            raft.ensure_linearizable(openraft::raft::ReadPolicy::ReadIndex)
+                .await
+                .map_err(io_err)?;
         }
-        alive
+        let known = self.tree.read().session(session_id).is_some();
+        let mut tracker = self.leader_tracker().ok_or_else(not_leader)?;
+        let now = Instant::now();
+        if !known || !tracker.touch(session_id, now) {
+            return Ok(false);
+        }
+        tracker.set_timeout(session_id, timeout_ms, now);
+        drop(tracker);
+        if let Some(ensemble) = &self.ensemble {
+            ensemble.owners.lock().insert(session_id, from);
+        }
+        Ok(true)
     }
 
     async fn answer_peer(&self, from: u64, req: AppRequest) -> AppResponse {
@@ -245,7 +263,9 @@ impl Server {
                     AppRequest::Propose(_) => AppResponse::Proposed(Err(AppError::NotLeader)),
                     AppRequest::ReadIndex => AppResponse::ReadIndex(Err(AppError::NotLeader)),
                     AppRequest::Touch(_) => AppResponse::Touched(false),
-                    AppRequest::Revalidate { .. } => AppResponse::Revalidated(false),
+                    AppRequest::Revalidate { .. } => {
+                        AppResponse::Revalidated(Err(AppError::NotLeader))
+                    }
                     AppRequest::Reconfig(_) => {
                         AppResponse::Reconfigured(Err(jute::err::CONNECTION_LOSS))
                     }
@@ -261,17 +281,24 @@ impl Server {
                     .map_err(|e| AppError::Other(e.to_string())),
             ),
             AppRequest::Touch(ids) => {
+                let Some(mut tracker) = self.leader_tracker() else {
+                    return AppResponse::Touched(false);
+                };
                 let now = Instant::now();
-                let mut tracker = self.sessions.lock();
                 for id in ids {
                     tracker.touch(id, now);
                 }
+                drop(tracker);
                 AppResponse::Touched(self.serving())
             }
             AppRequest::Revalidate {
                 session_id,
                 timeout_ms,
-            } => AppResponse::Revalidated(self.revalidate_as_leader(from, session_id, timeout_ms)),
+            } => AppResponse::Revalidated(
+                self.revalidate_as_leader(from, session_id, timeout_ms)
+                    .await
+                    .map_err(|e| AppError::Other(e.to_string())),
+            ),
             AppRequest::Reconfig(change) => {
                 AppResponse::Reconfigured(self.reconfigure(change).await)
             }
@@ -303,12 +330,31 @@ fn half_ticks(server: &Server) -> tokio::time::Interval {
 }
 
 /// Every half tick: tell the leader which sessions this member heard from, and learn
-/// whether that leader still leads a quorum.
+/// whether that leader still leads a quorum. A member that sees a new leader reports at
+/// once, so that it serves as soon as that leader has a quorum.
 pub(super) async fn report_touches(server: Arc<Server>) {
+    let Some(raft) = server.raft().cloned() else {
+        return;
+    };
     let mut tick = half_ticks(&server);
+    let mut metrics = raft.metrics();
+    let mut leader = None;
     loop {
-        tick.tick().await;
-        let (Some(ensemble), Some(raft)) = (server.ensemble.as_ref(), server.raft()) else {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = metrics.borrow_watched().current_leader;
+                if now == leader || now.is_none() {
+                    leader = now;
+                    continue;
+                }
+                leader = now;
+            }
+        }
+        let Some(ensemble) = server.ensemble.as_ref() else {
             return;
         };
         // The tracker marks every session a request arrived for (the dispatcher's touch).
@@ -317,55 +363,86 @@ pub(super) async fn report_touches(server: Arc<Server>) {
             continue;
         }
         match server.ask_leader(AppRequest::Touch(ids)).await {
-            Ok(AppResponse::Touched(true)) => ensemble.leader_contact.touch(),
+            Ok(AppResponse::Touched(true)) => {
+                ensemble.leader_contact.touch();
+                server.update_quorum_state();
+            }
             Ok(_) => {}
             Err(e) => tracing::debug!("leader not reached: {e}"),
         }
     }
 }
 
-/// Every tick: decide whether this member is part of a working quorum, and drop its
-/// clients when it is not.
+/// Decide whether this member is part of a working quorum, every half tick and
+/// whenever consensus reports a change (an election won: serve at once).
 pub(super) async fn watch_quorum(server: Arc<Server>) {
-    let limit = server.config.quorum_timeout();
+    let Some(raft) = server.raft().cloned() else {
+        return;
+    };
     let mut tick = half_ticks(&server);
+    let mut metrics = raft.metrics();
     loop {
-        tick.tick().await;
-        let (Some(ensemble), Some(raft)) = (server.ensemble.as_ref(), server.raft()) else {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        server.update_quorum_state();
+    }
+}
+
+impl Server {
+    /// Whether this member is part of a working quorum: a leader whose quorum acked
+    /// within syncLimit × tickTime, or a member whose leader said so as recently. A
+    /// member that drops out closes its clients; one that comes back closes its
+    /// read-only sessions (their clients go and find a read-write member).
+    fn update_quorum_state(&self) {
+        let (Some(ensemble), Some(raft)) = (self.ensemble.as_ref(), self.raft()) else {
             return;
         };
-        let metrics = raft.metrics().borrow_watched().clone();
-        let ok = match metrics.state {
-            openraft::ServerState::Leader => {
-                let single = metrics.membership_config.membership().voter_ids().count() <= 1;
-                single
-                    || metrics
-                        .last_quorum_acked
-                        .as_ref()
-                        .is_some_and(|t| openraft::Instant::elapsed(&**t) < limit)
-            }
-            openraft::ServerState::Follower | openraft::ServerState::Learner => {
-                metrics.current_leader.is_some()
-                    && ensemble.leader_contact.since().is_some_and(|d| d < limit)
-            }
-            _ => false,
+        let limit = self.config.quorum_timeout();
+        let (ok, state) = {
+            let metrics = raft.metrics();
+            let m = metrics.borrow_watched();
+            let ok = match m.state {
+                openraft::ServerState::Leader => {
+                    let single = m.membership_config.membership().voter_ids().count() <= 1;
+                    single
+                        || m.last_quorum_acked
+                            .as_ref()
+                            .is_some_and(|t| openraft::Instant::elapsed(&**t) < limit)
+                }
+                openraft::ServerState::Follower | openraft::ServerState::Learner => {
+                    m.current_leader.is_some()
+                        && ensemble.leader_contact.since().is_some_and(|d| d < limit)
+                }
+                _ => false,
+            };
+            (ok, m.state)
         };
+        if ok && !ensemble.in_quorum() {
+            ensemble.serving_since.fetch_add(1, Ordering::Relaxed);
+        }
         let was = ensemble.in_quorum.swap(ok, Ordering::Relaxed);
         if was && !ok {
             tracing::warn!(
                 "no quorum for {} ms: closing client connections",
                 limit.as_millis()
             );
-            server.close_all_connections();
+            self.close_all_connections();
         } else if ok && !was {
-            tracing::info!("serving clients as {:?}", metrics.state);
-            server.close_read_only_connections();
+            tracing::info!("serving clients as {state:?}");
+            self.close_read_only_connections();
         }
     }
 }
 
-/// Leader changes: a new leader restarts every session's clock and adds the
-/// configured observers; every member fails the writes it had in flight.
+/// Leader changes: a new leader adds the configured observers (its session clocks
+/// restart on first use, `Server::leader_tracker`); every member fails the writes it
+/// had in flight.
 pub(super) async fn follow_leader_changes(server: Arc<Server>) {
     let Some(raft) = server.raft().cloned() else {
         return;
@@ -394,7 +471,7 @@ pub(super) async fn follow_leader_changes(server: Arc<Server>) {
 
 impl Server {
     async fn become_leader(self: &Arc<Self>, raft: &Raft) {
-        self.restart_session_clocks();
+        // Session clocks restart on first use in the new term (`leader_tracker`).
         if let Some(e) = &self.ensemble {
             e.owners.lock().clear();
         }

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use jute::Record;
+use openraft::async_runtime::WatchReceiver;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 
@@ -208,7 +209,6 @@ impl Server {
             Some(_) => Some(server.bind_peer_port().await?),
             None => {
                 server.replay_as_single_voter(&raft).await?;
-                server.restart_session_clocks();
                 None
             }
         };
@@ -242,15 +242,40 @@ impl Server {
         Ok(())
     }
 
-    /// Every known session gets a fresh timeout, as after a ZooKeeper restart or a
-    /// new leader's election.
-    fn restart_session_clocks(&self) {
-        let tree = self.tree.read();
-        let mut tracker = self.sessions.lock();
-        let now = Instant::now();
-        for (id, info) in tree.sessions() {
-            tracker.add(id, info.timeout_ms, now);
+    /// The session tracker, when this member decides whether sessions live: it is a
+    /// leader with a working quorum (a standalone server always is). A leader without
+    /// its quorum decides nothing, as ZooKeeper's steps down. The first call in each
+    /// stretch of leading restarts every session's clock from the replicated table, as
+    /// a new ZooKeeper leader (or a restarted server) does, before anything is expired
+    /// or revalidated: while nobody led a quorum, nobody could touch a session.
+    fn leader_tracker(&self) -> Option<parking_lot::MutexGuard<'_, SessionTracker>> {
+        let serving = match &self.ensemble {
+            Some(e) => e.serving_epoch()?,
+            None => 0,
+        };
+        let term = {
+            let metrics = self.raft()?.metrics();
+            let m = metrics.borrow_watched();
+            if m.state != openraft::ServerState::Leader {
+                return None;
+            }
+            m.current_term
+        };
+        let epoch = (term, serving);
+        if self.sessions.lock().clock_epoch() != Some(epoch) {
+            // Lock order: tree, then sessions (as apply takes them).
+            let tree = self.tree.read();
+            let mut tracker = self.sessions.lock();
+            if tracker.clock_epoch() != Some(epoch) {
+                let sessions = tree.sessions().map(|(id, s)| (id, s.timeout_ms));
+                tracker.restart(epoch, sessions, Instant::now());
+                tracing::info!(
+                    "leading (term {term}): every session's clock restarts ({} sessions)",
+                    tracker.len()
+                );
+            }
         }
+        Some(self.sessions.lock())
     }
 
     /// Listen on this member's peer port (its own `server.N` line).
@@ -477,10 +502,10 @@ async fn expire_sessions(server: Arc<Server>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if !server.decides() {
-            continue;
-        }
-        let expired = server.sessions.lock().expire(Instant::now());
+        let expired = match server.leader_tracker() {
+            Some(mut tracker) => tracker.expire(Instant::now()),
+            None => continue,
+        };
         for session_id in expired {
             tracing::info!("session {session_id:#x} expired");
             crate::admin::metrics::STALE_SESSIONS_EXPIRED.inc();

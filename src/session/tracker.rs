@@ -5,22 +5,27 @@
 //! The tracker takes `Instant`s from its caller and never reads a clock itself, which
 //! keeps it testable without sleeping.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 pub struct SessionTracker {
     tick: Duration,
     origin: Instant,
     sessions: HashMap<i64, Entry>,
+    /// Sessions a request arrived for since the last [`SessionTracker::take_touched`]
+    /// (what a follower reports to its leader), known to this tracker or not: a member
+    /// that restarted learns of older sessions only when it leads.
+    touched: HashSet<i64>,
+    /// The stretch of leading (the caller's key: Raft term and serving epoch) in which
+    /// every clock was last restarted (see [`SessionTracker::restart`]); `None` before
+    /// this member first led.
+    clock_epoch: Option<(u64, u64)>,
 }
 
 struct Entry {
     timeout: Duration,
     deadline: Instant,
     closing: bool,
-    /// Touched since the last [`SessionTracker::take_touched`] (what a follower
-    /// reports to its leader).
-    touched: bool,
 }
 
 impl SessionTracker {
@@ -29,7 +34,30 @@ impl SessionTracker {
             tick: tick.max(Duration::from_millis(1)),
             origin,
             sessions: HashMap::new(),
+            touched: HashSet::new(),
+            clock_epoch: None,
         }
+    }
+
+    /// The stretch of leading in which every clock was last restarted.
+    pub fn clock_epoch(&self) -> Option<(u64, u64)> {
+        self.clock_epoch
+    }
+
+    /// A new leader (or a restarted standalone server) gives every session of the
+    /// replicated table a fresh timeout, as ZooKeeper's does: nobody could reach it
+    /// while there was no leader, so no session's time ran out in between.
+    pub fn restart(
+        &mut self,
+        epoch: (u64, u64),
+        sessions: impl Iterator<Item = (i64, i32)>,
+        now: Instant,
+    ) {
+        self.sessions.clear();
+        for (id, timeout_ms) in sessions {
+            self.add(id, timeout_ms, now);
+        }
+        self.clock_epoch = Some(epoch);
     }
 
     fn deadline(&self, now: Instant, timeout: Duration) -> Instant {
@@ -49,14 +77,14 @@ impl SessionTracker {
                 timeout,
                 deadline,
                 closing: false,
-                touched: false,
             },
         );
     }
 
     /// Any packet from the client. Returns false if the session is unknown or already
-    /// being closed, which the caller treats as expired.
+    /// being closed, which the leader treats as expired.
     pub fn touch(&mut self, session_id: i64, now: Instant) -> bool {
+        self.touched.insert(session_id);
         let Some(timeout) = self
             .sessions
             .get(&session_id)
@@ -68,18 +96,13 @@ impl SessionTracker {
         let deadline = self.deadline(now, timeout);
         if let Some(e) = self.sessions.get_mut(&session_id) {
             e.deadline = deadline;
-            e.touched = true;
         }
         true
     }
 
     /// Sessions touched since the last call (sorted); clears the marks.
     pub fn take_touched(&mut self) -> Vec<i64> {
-        let mut out: Vec<i64> = self
-            .sessions
-            .iter_mut()
-            .filter_map(|(id, e)| std::mem::take(&mut e.touched).then_some(*id))
-            .collect();
+        let mut out: Vec<i64> = self.touched.drain().collect();
         out.sort_unstable();
         out
     }
@@ -94,6 +117,7 @@ impl SessionTracker {
 
     pub fn remove(&mut self, session_id: i64) {
         self.sessions.remove(&session_id);
+        self.touched.remove(&session_id);
     }
 
     pub fn contains(&self, session_id: i64) -> bool {
@@ -179,9 +203,30 @@ mod tests {
         assert!(tr.take_touched().is_empty());
         tr.touch(2, t0);
         tr.touch(1, t0);
-        tr.touch(99, t0);
-        assert_eq!(tr.take_touched(), vec![1, 2]);
+        // Unknown here (a member that restarted), but a client is there: reported.
+        assert!(!tr.touch(99, t0));
+        assert_eq!(tr.take_touched(), vec![1, 2, 99]);
         assert!(tr.take_touched().is_empty());
+    }
+
+    #[test]
+    fn restart_gives_every_session_a_fresh_clock() {
+        let t0 = Instant::now();
+        let mut tr = SessionTracker::new(Duration::from_millis(100), t0);
+        tr.add(1, 200, t0);
+        tr.add(2, 200, t0);
+        assert_eq!(tr.expire(t0 + Duration::from_millis(300)), vec![1, 2]);
+        assert_eq!(tr.clock_epoch(), None);
+        // A new leader of term 7 whose replicated table holds sessions 2 and 3: both are
+        // alive again for a full timeout, 1 (closed meanwhile) is gone.
+        let t1 = t0 + Duration::from_millis(1000);
+        tr.restart((7, 1), [(2, 200), (3, 400)].into_iter(), t1);
+        assert_eq!(tr.clock_epoch(), Some((7, 1)));
+        assert!(!tr.contains(1));
+        assert!(tr.touch(2, t1));
+        assert!(tr.expire(t1 + Duration::from_millis(150)).is_empty());
+        assert_eq!(tr.expire(t1 + Duration::from_millis(250)), vec![2]);
+        assert_eq!(tr.expire(t1 + Duration::from_millis(450)), vec![3]);
     }
 
     #[test]
