@@ -14,7 +14,8 @@
 //! `zookeeper-client` crate (whose state stream reports Expired) and, where a client must
 //! keep retrying past its session timeout, raw protocol clients that reattach with their
 //! session id and password and record every answer (the crate gives up on its own after
-//! 7/5 of the timeout; the Java client does not). Against Apache ZooKeeper 3.9.5:
+//! 7/5 of the timeout; the Java client does not). Against Apache ZooKeeper 3.9.5 (the
+//! cluster harness then runs ZooKeeper members, election ports proxied too):
 //! `ZKD_TEST_AGAINST_ZK=1 cargo test --test ensemble_sessions`.
 
 #[path = "support/cluster.rs"]

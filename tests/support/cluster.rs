@@ -29,7 +29,8 @@ use tempfile::TempDir;
 use zookeeper_client as zk;
 
 use crate::common::{
-    four_letter_at, free_ports, print_log_tail, spawn_logged, zkd_command, SUPER_DIGEST,
+    against_zk, four_letter_at, free_ports, print_log_tail, spawn_logged, zk_classpath,
+    zkd_command, SUPER_DIGEST,
 };
 use crate::proxy::Proxy;
 
@@ -75,6 +76,9 @@ pub struct Cluster {
     members: Vec<Member>,
     /// `links[i][j]`: the proxy member i dials to reach member j's peer port (`None` if i == j).
     links: Vec<Vec<Option<Proxy>>>,
+    /// The same for election ports, against Apache ZooKeeper only (zkd has no election port
+    /// traffic; ZooKeeper's leader election runs there).
+    election_links: Vec<Vec<Option<Proxy>>>,
     isolated: BTreeSet<usize>,
     opts: ClusterOptions,
 }
@@ -122,11 +126,22 @@ impl Cluster {
                     .collect()
             })
             .collect();
+        let election_links = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| {
+                        let target: SocketAddr = ([127, 0, 0, 1], members[j].election_port).into();
+                        (i != j && against_zk()).then(|| Proxy::start(target))
+                    })
+                    .collect()
+            })
+            .collect();
         drop(held);
         let mut cluster = Cluster {
             root,
             members,
             links,
+            election_links,
             isolated: BTreeSet::new(),
             opts,
         };
@@ -158,10 +173,14 @@ impl Cluster {
                 None => m.peer_port,
                 Some(p) => p.addr().port(),
             };
+            let election = match self.election_links.get(i).and_then(|row| row.get(j)) {
+                Some(Some(p)) => p.addr().port(),
+                _ => m.election_port,
+            };
             let role = if m.observer { ":observer" } else { "" };
             cfg.push_str(&format!(
-                "server.{}=127.0.0.1:{peer}:{}{role};{}\n",
-                m.id, m.election_port, m.client_port
+                "server.{}=127.0.0.1:{peer}:{election}{role};127.0.0.1:{}\n",
+                m.id, m.client_port
             ));
         }
         for (k, v) in &self.opts.extra {
@@ -173,7 +192,19 @@ impl Cluster {
     fn launch(&mut self, i: usize) {
         let m = &mut self.members[i];
         assert!(m.child.is_none(), "member {i} already running");
-        let mut cmd = zkd_command(&m.cfg_path());
+        let mut cmd = if against_zk() {
+            let mut c = Command::new("java");
+            c.arg("-Xmx256m")
+                .arg("-XX:+UseSerialGC")
+                .arg("-XX:TieredStopAtLevel=1")
+                .arg("-cp")
+                .arg(zk_classpath())
+                .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+                .arg(m.cfg_path());
+            c
+        } else {
+            zkd_command(&m.cfg_path())
+        };
         if m.join {
             cmd.arg("--join");
         }
@@ -416,7 +447,11 @@ impl Cluster {
 
     /// Cut (or heal) the directed link: member `from` dialling member `to`.
     pub fn set_link(&self, from: usize, to: usize, blocked: bool) {
-        if let Some(p) = &self.links[from][to] {
+        let election = self.election_links.get(from).and_then(|row| row.get(to));
+        for p in [&self.links[from][to], election.unwrap_or(&None)]
+            .into_iter()
+            .flatten()
+        {
             if blocked {
                 p.block()
             } else {
@@ -427,7 +462,7 @@ impl Cluster {
 
     /// Heal every link.
     pub fn heal(&mut self) {
-        for row in &self.links {
+        for row in self.links.iter().chain(&self.election_links) {
             for p in row.iter().flatten() {
                 p.unblock();
             }
