@@ -1434,3 +1434,104 @@ async fn garbage_on_the_peer_port_closes_that_connection_only() {
         "the dropped connection is logged"
     );
 }
+
+/// A reconfig whose new voters cannot form a quorum (two of the three never started) is
+/// refused with NewConfigNoQuorum, as ZooKeeper 3.9's PrepRequestProcessor refuses one
+/// without "a connected and synced quorum in new configuration" (not run against
+/// ZooKeeper here: with reconfigEnabled it rewrites its config into a dynamic file, which
+/// the cluster harness does not handle yet), quickly enough that the client's pings,
+/// queued behind the reconfig, are not missed; and it changes nothing: the
+/// joiners are removed again, `/zookeeper/config` is unchanged and the ensemble goes on
+/// writing with its old members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconfig_without_a_quorum_of_the_new_voters_changes_nothing() {
+    let _serial = one_at_a_time().await;
+    let opts = ClusterOptions {
+        extra: vec![("reconfigEnabled".into(), "true".into())],
+    };
+    let cluster = blocking(|| Cluster::start_with(3, 0, opts));
+    let admin = connect_with(
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(30))
+            .with_auth("digest", b"super:test"),
+        &cluster.client_addr(0),
+    )
+    .await
+    .unwrap();
+    // The leader publishes the membership shortly after it is elected.
+    let mut before = Vec::new();
+    let deadline = Instant::now() + PROGRESS;
+    while before.is_empty() && Instant::now() < deadline {
+        admin.sync("/zookeeper/config").await.unwrap();
+        before = admin.get_config().await.unwrap().0;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = String::from_utf8(before).unwrap();
+    assert!(before.contains("server.3="), "{before:?}");
+    // Ports nobody listens on: members 4 and 5 never start.
+    let (ports, held) = common::free_ports(6);
+    drop(held);
+    let joining: Vec<String> = (0..2)
+        .map(|k| {
+            let p = &ports[3 * k..3 * k + 3];
+            format!(
+                "server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}",
+                k + 4,
+                p[0],
+                p[1],
+                p[2]
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let refused = bounded(
+        Duration::from_secs(60),
+        admin.update_ensemble(
+            EnsembleUpdate::Incremental {
+                joinings: joining.iter().map(String::as_str),
+                leavings: ["2".to_string(), "3".to_string()]
+                    .iter()
+                    .map(String::as_str),
+            },
+            None,
+        ),
+    )
+    .await;
+    const NEW_CONFIG_NO_QUORUM: i32 = -13;
+    assert!(
+        matches!(
+            refused,
+            Err(zk::Error::UnexpectedErrorCode(NEW_CONFIG_NO_QUORUM))
+        ),
+        "reconfig to {{1, 4, 5}} answered {refused:?}"
+    );
+    eprintln!(
+        "NewConfigNoQuorum after {} ms",
+        started.elapsed().as_millis()
+    );
+    // Nothing changed, on any member; the old ensemble still commits.
+    for i in 0..3 {
+        let c = connect(&cluster.client_addr(i)).await;
+        c.sync("/zookeeper/config").await.unwrap();
+        let (cfg, _) = c.get_config().await.unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&cfg),
+            before,
+            "/zookeeper/config on member {i}"
+        );
+    }
+    bounded(OP_TIMEOUT, admin.create("/after-refusal", b"", &open_acl()))
+        .await
+        .unwrap();
+    blocking(|| cluster.wait_converged(&[0, 1, 2], PROGRESS));
+    // The leader replicates to its two old followers only: the joiners were removed.
+    let leader = blocking(|| cluster.wait_for_leader(PROGRESS));
+    let learners = || {
+        four_letter_at(cluster.client_port(leader), "mntr")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("zk_learners\t").map(str::to_string))
+    };
+    let two = blocking(|| poll(PROGRESS, || learners().as_deref() == Some("2")));
+    assert!(two, "the leader still has learners {:?}", learners());
+}

@@ -33,7 +33,8 @@ use crate::consensus::peer::{AppError, AppRequest, AppResponse, LeaderContact, P
 use crate::consensus::{Proposal, Raft};
 use crate::storage::io_err;
 
-/// How long a forwarded request may take at the leader.
+/// How long a forwarded request may take at the leader (a reconfig: see
+/// [`super::reconfig::FORWARDED_RECONFIG_TIMEOUT`]).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a write waits for an election to finish before its connection is closed.
 const LEADER_WAIT: Duration = Duration::from_secs(3);
@@ -141,7 +142,11 @@ impl Server {
                 Some(crate::consensus::network::node_peer_addr(leader, node))
             })
             .ok_or_else(not_leader)?;
-        client.call_app(req, FORWARD_TIMEOUT).await
+        let timeout = match req {
+            AppRequest::Reconfig(_) => super::reconfig::FORWARDED_RECONFIG_TIMEOUT,
+            _ => FORWARD_TIMEOUT,
+        };
+        client.call_app(req, timeout).await
     }
 
     /// Hand a proposal to consensus: directly on the leader, forwarded from elsewhere.

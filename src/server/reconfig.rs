@@ -30,6 +30,13 @@ use crate::tree::{Applied, Reply};
 use crate::txn::{Txn, TxnKind};
 
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a member that forwarded a client's reconfig waits for the leader's answer:
+/// longer than any reconfig's steps (a learner per joiner, the quorum wait, the voter
+/// change, the removal; each bounded by [`CHANGE_TIMEOUT`]), so that the client gets
+/// the leader's verdict (NewConfigNoQuorum, ...) rather than a lost connection.
+pub(super) const FORWARDED_RECONFIG_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the members of a new configuration have to answer the leader at all.
+const REACH_GRACE: Duration = Duration::from_secs(2);
 
 impl From<jute::ReconfigRequest> for Change {
     fn from(r: jute::ReconfigRequest) -> Change {
@@ -79,27 +86,40 @@ fn voter_ids(members: &BTreeMap<u64, Member>) -> BTreeSet<u64> {
 }
 
 /// Whether a majority of `voters` (the leader among them) has caught up with the
-/// leader's log, waiting up to [`CHANGE_TIMEOUT`].
+/// leader's log. A majority that does not even answer within [`REACH_GRACE`] is refused
+/// at once, as ZooKeeper refuses a reconfig whose new quorum is not connected and synced
+/// (the client's pings wait behind its reconfig); one that answers and is catching up
+/// gets [`CHANGE_TIMEOUT`].
 async fn new_quorum_in_sync(raft: &crate::consensus::Raft, voters: &BTreeSet<u64>) -> bool {
     let need = voters.len() / 2 + 1;
-    let in_sync = |m: &openraft::RaftMetrics<crate::consensus::TypeConfig>| {
+    let count = |m: &openraft::RaftMetrics<crate::consensus::TypeConfig>, lag: Option<u64>| {
         let last = m.last_log_index.unwrap_or(0);
-        let synced = voters
+        voters
             .iter()
             .filter(|id| {
+                let matched = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(id).cloned().flatten());
                 **id == m.id
-                    || m.replication
-                        .as_ref()
-                        .and_then(|r| r.get(id).cloned().flatten())
-                        .is_some_and(|l| l.index + 256 >= last)
+                    || match lag {
+                        None => matched.is_some(),
+                        Some(lag) => matched.is_some_and(|l| l.index + lag >= last),
+                    }
             })
-            .count();
-        synced >= need
+            .count()
     };
-    raft.wait(Some(CHANGE_TIMEOUT))
-        .metrics(in_sync, "a quorum of the new configuration in sync")
+    let answering = |m: &openraft::RaftMetrics<_>| count(m, None) >= need;
+    let in_sync = |m: &openraft::RaftMetrics<_>| count(m, Some(256)) >= need;
+    raft.wait(Some(REACH_GRACE))
+        .metrics(answering, "a quorum of the new configuration answering")
         .await
         .is_ok()
+        && raft
+            .wait(Some(CHANGE_TIMEOUT))
+            .metrics(in_sync, "a quorum of the new configuration in sync")
+            .await
+            .is_ok()
 }
 
 /// One membership change, given [`CHANGE_TIMEOUT`] to commit: a change that cannot
