@@ -141,7 +141,7 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
         server.connections.close_session(id, Some(conn.id));
         let valid = password_matches(id, &req.passwd)
             && {
-                match revalidate(server, id, timeout).await {
+                match revalidate_patiently(server, id, timeout).await {
                     Some(alive) => alive,
                     None => {
                         // Not knowing is not "expired": the client tries again (here or at
@@ -173,7 +173,7 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
 /// session is alive. An election may be under way (the leader this member knows may
 /// just have died): keep asking for a while, a third of the session timeout and at
 /// most [`REATTACH_PATIENCE`], before giving up with `None`.
-async fn revalidate(server: &Server, session_id: i64, timeout_ms: i32) -> Option<bool> {
+async fn revalidate_patiently(server: &Server, session_id: i64, timeout_ms: i32) -> Option<bool> {
     let patience = Duration::from_millis(timeout_ms.max(0) as u64 / 3).min(REATTACH_PATIENCE);
     let deadline = Instant::now() + patience;
     loop {

@@ -286,6 +286,7 @@ impl Server {
                     .map_err(|e| AppError::Other(e.to_string())),
             ),
             AppRequest::Touch(ids) => {
+                // Only a leader with a working quorum has a tracker to touch.
                 let Some(mut tracker) = self.leader_tracker() else {
                     return AppResponse::Touched(false);
                 };
@@ -293,8 +294,7 @@ impl Server {
                 for id in ids {
                     tracker.touch(id, now);
                 }
-                drop(tracker);
-                AppResponse::Touched(self.serving())
+                AppResponse::Touched(true)
             }
             AppRequest::Revalidate {
                 session_id,
@@ -338,30 +338,28 @@ fn half_ticks(server: &Server) -> tokio::time::Interval {
 /// whether that leader still leads a quorum. A member that sees a new leader reports at
 /// once, so that it serves as soon as that leader has a quorum.
 pub(super) async fn report_touches(server: Arc<Server>) {
-    let Some(raft) = server.raft().cloned() else {
+    let (Some(ensemble), Some(raft)) = (server.ensemble.as_ref(), server.raft().cloned()) else {
         return;
     };
     let mut tick = half_ticks(&server);
-    let mut metrics = raft.metrics();
+    // Changes only with the state, the leader, the vote or the membership.
+    let mut roles = raft.server_metrics();
     let mut leader = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            changed = metrics.changed() => {
+            changed = roles.changed() => {
                 if changed.is_err() {
                     return;
                 }
-                let now = metrics.borrow_watched().current_leader;
-                if now == leader || now.is_none() {
-                    leader = now;
+                let now = roles.borrow_watched().current_leader;
+                let new_leader = now.is_some() && now != leader;
+                leader = now;
+                if !new_leader {
                     continue;
                 }
-                leader = now;
             }
         }
-        let Some(ensemble) = server.ensemble.as_ref() else {
-            return;
-        };
         // The tracker marks every session a request arrived for (the dispatcher's touch).
         let ids = server.sessions.lock().take_touched();
         if raft.is_leader() {
@@ -378,22 +376,26 @@ pub(super) async fn report_touches(server: Arc<Server>) {
     }
 }
 
-/// Decide whether this member is part of a working quorum, every half tick and
-/// whenever consensus reports a change (an election won: serve at once).
+/// Decide whether this member is part of a working quorum: every half tick, whenever
+/// its role or leader changes, and, while it does not serve, at every consensus report
+/// (so a new leader serves the moment its quorum acknowledges it, without waking on
+/// every commit once it does).
 pub(super) async fn watch_quorum(server: Arc<Server>) {
     let Some(raft) = server.raft().cloned() else {
         return;
     };
     let mut tick = half_ticks(&server);
-    let mut metrics = raft.metrics();
+    let mut roles = raft.server_metrics();
+    let mut reports = raft.metrics();
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = metrics.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
+        let waiting = !server.serving();
+        let changed = tokio::select! {
+            _ = tick.tick() => Ok(()),
+            changed = roles.changed() => changed,
+            changed = reports.changed(), if waiting => changed,
+        };
+        if changed.is_err() {
+            return;
         }
         server.update_quorum_state();
     }

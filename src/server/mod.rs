@@ -242,26 +242,27 @@ impl Server {
         Ok(())
     }
 
-    /// The session tracker, when this member decides whether sessions live: it is a
-    /// leader with a working quorum (a standalone server always is). A leader without
-    /// its quorum decides nothing, as ZooKeeper's steps down. The first call in each
-    /// stretch of leading restarts every session's clock from the replicated table, as
-    /// a new ZooKeeper leader (or a restarted server) does, before anything is expired
-    /// or revalidated: while nobody led a quorum, nobody could touch a session.
-    fn leader_tracker(&self) -> Option<parking_lot::MutexGuard<'_, SessionTracker>> {
+    /// While this member decides what only a leader decides (session expiry and
+    /// liveness, reaping): which stretch of leading this is, as (Raft term, serving
+    /// epoch). It must lead a working quorum (a standalone server always does): a
+    /// leader without its quorum decides nothing, as ZooKeeper's steps down.
+    fn leading_epoch(&self) -> Option<(u64, u64)> {
         let serving = match &self.ensemble {
             Some(e) => e.serving_epoch()?,
             None => 0,
         };
-        let term = {
-            let metrics = self.raft()?.metrics();
-            let m = metrics.borrow_watched();
-            if m.state != openraft::ServerState::Leader {
-                return None;
-            }
-            m.current_term
-        };
-        let epoch = (term, serving);
+        let metrics = self.raft()?.metrics();
+        let m = metrics.borrow_watched();
+        (m.state == openraft::ServerState::Leader).then_some((m.current_term, serving))
+    }
+
+    /// The session tracker, while this member decides ([`Server::leading_epoch`]). The
+    /// first call in each stretch of leading restarts every session's clock from the
+    /// replicated table, as a new ZooKeeper leader (or a restarted server) does, before
+    /// anything is expired or revalidated: while nobody led a quorum, nobody could
+    /// touch a session.
+    fn leader_tracker(&self) -> Option<parking_lot::MutexGuard<'_, SessionTracker>> {
+        let epoch = self.leading_epoch()?;
         if self.sessions.lock().clock_epoch() != Some(epoch) {
             // Lock order: tree, then sessions (as apply takes them).
             let tree = self.tree.read();
@@ -270,7 +271,8 @@ impl Server {
                 let sessions = tree.sessions().map(|(id, s)| (id, s.timeout_ms));
                 tracker.restart(epoch, sessions, Instant::now());
                 tracing::info!(
-                    "leading (term {term}): every session's clock restarts ({} sessions)",
+                    "leading (term {}): every session's clock restarts ({} sessions)",
+                    epoch.0,
                     tracker.len()
                 );
             }
@@ -342,11 +344,6 @@ impl Server {
         let n = self.next_conn.fetch_add(1, Ordering::Relaxed) as i64;
         let id = (self.config.server_id as i64 & 0x7f) << 56;
         id | ((now_ms() << 20) & 0x00ff_ffff_ff00_0000) | (n & 0xff_ffff)
-    }
-
-    /// Whether this member decides what only the leader decides (expiry, reaping).
-    fn decides(&self) -> bool {
-        self.ensemble.is_none() || self.raft().is_some_and(|r| r.is_leader())
     }
 
     /// Drop every proposal of this member still waiting for its apply: their
@@ -546,7 +543,7 @@ async fn reap_containers(server: Arc<Server>) {
         .max(1) as usize;
     loop {
         tick.tick().await;
-        if !server.decides() {
+        if server.leading_epoch().is_none() {
             continue;
         }
         let mut paths = server.tree.read().reap_candidates(now_ms());
