@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster::{Cluster, ClusterOptions, Tree};
+use cluster::{blocking, one_at_a_time, poll, Cluster, ClusterOptions, Tree};
 use common::{four_letter_at, mode, open_acl};
 use linearizability::{Action, Op, Outcome, Recorder, Res};
 use zk::{CreateMode, EnsembleUpdate, SessionState};
@@ -50,20 +50,6 @@ use zookeeper_client as zk;
 
 fn heavy() -> bool {
     std::env::var("ZKD_ENSEMBLE_HEAVY").is_ok_and(|v| v == "1")
-}
-
-/// One cluster at a time (see the top of the file). Every test has a runtime of its own;
-/// tokio's lock works across them (and a test that panics does not poison it).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().await
-}
-
-/// Run blocking cluster work (start, kill, restart, dumps) from a test's async body without
-/// stalling the clients' tasks (every test runs on a multi-thread runtime).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }
 
 /// Bound for one client operation: past it, its outcome is unknown.
@@ -134,20 +120,6 @@ fn lgif(cluster: &Cluster, i: usize) -> BTreeMap<String, i64> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Poll `cond` (blocking; every 50 ms) until it holds; false after `timeout`.
-fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Every path of `acked` is in `tree` with its path as data.
@@ -691,14 +663,6 @@ async fn full_restart_keeps_the_data_and_elects_a_leader() {
 // ---------------------------------------------------------------------------------------------
 // 5. sessions move between members
 
-/// The member (index) holding a connection of session `sid`, from `cons`.
-fn member_of_session(cluster: &Cluster, sid: i64) -> Option<usize> {
-    let needle = format!("sid=0x{sid:x}");
-    (0..cluster.len()).find(|&i| {
-        four_letter_at(cluster.client_port(i), "cons").is_ok_and(|s| s.contains(&needle))
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_moves_to_another_member_with_its_ephemerals() {
     let _serial = one_at_a_time().await;
@@ -720,7 +684,7 @@ async fn a_session_moves_to_another_member_with_its_ephemerals() {
     for _ in 0..20 {
         let c = try_connect(&pair, timeout).await.unwrap();
         let sid = c.session_id().0;
-        if blocking(|| member_of_session(&cluster, sid)) == Some(a) {
+        if blocking(|| cluster.member_of_session(sid)) == Some(a) {
             s2 = Some(c);
             break;
         }
@@ -748,7 +712,7 @@ async fn a_session_moves_to_another_member_with_its_ephemerals() {
     let reconnected = common::within(PROGRESS, "s2 to reconnect", async {
         loop {
             if s2.state() == SessionState::SyncConnected
-                && blocking(|| member_of_session(&cluster, id2)) == Some(b)
+                && blocking(|| cluster.member_of_session(id2)) == Some(b)
             {
                 break true;
             }

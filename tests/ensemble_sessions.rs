@@ -26,10 +26,10 @@ mod proxy;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster::Cluster;
+use cluster::{blocking, one_at_a_time, poll, Cluster};
 use common::{four_letter_at, mode, Raw};
 use zk::{CreateMode, SessionState};
 use zookeeper_client as zk;
@@ -42,32 +42,6 @@ const SESSIONS: usize = 50;
 const PROGRESS: Duration = Duration::from_secs(30);
 /// ZooKeeper's SessionExpired error code.
 const SESSION_EXPIRED: i32 = -112;
-
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
-
-/// Poll `cond` (blocking; every 20 ms) until it holds; false after `timeout`.
-fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-/// The member (index) holding a connection of session `sid`, from `cons`.
-fn member_of_session(cluster: &Cluster, sid: i64) -> Option<usize> {
-    let needle = format!("0x{sid:x}");
-    (0..cluster.len()).find(|&i| {
-        four_letter_at(cluster.client_port(i), "cons").is_ok_and(|s| s.contains(&needle))
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // zookeeper-client sessions with a watch on their state
@@ -167,12 +141,12 @@ async fn all_sessions_alive(sessions: &[Watched], round: usize) {
 fn sessions_on(cluster: &Cluster, sessions: &[Watched], i: usize) -> usize {
     sessions
         .iter()
-        .filter(|s| member_of_session(cluster, s.client.session_id().0) == Some(i))
+        .filter(|s| cluster.member_of_session(s.client.session_id().0) == Some(i))
         .count()
 }
 
 async fn leader_fault_expires_no_session(fault: fn(&mut Cluster, usize), what: &str) {
-    let _serial = SERIAL.lock().await;
+    let _serial = one_at_a_time().await;
     let mut cluster = blocking(|| Cluster::start(3, 0));
     let sessions = watched_sessions(&cluster, SESSIONS).await;
     for round in 1..=ROUNDS {
@@ -231,8 +205,8 @@ async fn isolating_the_leader_expires_no_session() {
 /// What a retrying raw client saw.
 #[derive(Default)]
 struct Outcomes {
-    /// Reattaches answered with a session (the same id, or it is a failure).
-    resumed: AtomicUsize,
+    /// Sessions that reattached (with their own id; another id counts as lost), in order.
+    resumed: Mutex<Vec<i64>>,
     /// Answers that said "expired" (a ConnectResponse with no session) or another id.
     lost: AtomicUsize,
 }
@@ -289,7 +263,7 @@ impl Keeper {
                 };
                 match raw.handshake(self.timeout_ms, self.id, &self.passwd).await {
                     Some(resp) if resp.session_id == self.id && resp.timeout > 0 => {
-                        outcomes.resumed.fetch_add(1, Ordering::SeqCst);
+                        outcomes.resumed.lock().unwrap().push(self.id);
                         conn = raw;
                         break;
                     }
@@ -311,7 +285,7 @@ impl Keeper {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_resume_after_the_quorum_is_lost_past_their_timeout() {
-    let _serial = SERIAL.lock().await;
+    let _serial = one_at_a_time().await;
     let mut cluster = blocking(|| Cluster::start(3, 0));
     let timeout_ms = 2000;
     let ports: Vec<u16> = (0..3).map(|i| cluster.client_port(i)).collect();
@@ -359,7 +333,7 @@ async fn sessions_resume_after_the_quorum_is_lost_past_their_timeout() {
                 cluster.kill9(i);
             }
         });
-        let before = outcomes.resumed.load(Ordering::SeqCst);
+        let before = outcomes.resumed.lock().unwrap().len();
         tokio::time::sleep(Duration::from_millis(timeout_ms as u64 * 3 / 2)).await;
         // One comes back: a quorum again, with a new leader.
         let back = down[0];
@@ -368,8 +342,15 @@ async fn sessions_resume_after_the_quorum_is_lost_past_their_timeout() {
             cluster.wait_ready(&[survivor, back], PROGRESS);
         });
         // Every keeper had lost its connection; each must be back on its own session.
+        let all: BTreeSet<i64> = ids.iter().copied().collect();
+        let resumed_since = || -> BTreeSet<i64> {
+            outcomes.resumed.lock().unwrap()[before..]
+                .iter()
+                .copied()
+                .collect()
+        };
         let deadline = Instant::now() + PROGRESS;
-        while outcomes.resumed.load(Ordering::SeqCst) < before + SESSIONS
+        while resumed_since() != all
             && outcomes.lost.load(Ordering::SeqCst) == 0
             && Instant::now() < deadline
         {
@@ -380,10 +361,10 @@ async fn sessions_resume_after_the_quorum_is_lost_past_their_timeout() {
             0,
             "round {round}: a session was lost"
         );
-        let resumed = outcomes.resumed.load(Ordering::SeqCst) - before;
+        let missing: Vec<_> = all.difference(&resumed_since()).copied().collect();
         assert!(
-            resumed >= SESSIONS,
-            "round {round}: only {resumed} of {SESSIONS} sessions resumed"
+            missing.is_empty(),
+            "round {round}: sessions {missing:x?} did not resume"
         );
         // Their ephemerals are all there, owned by their sessions.
         let c = cluster.connect(survivor).await;
@@ -396,7 +377,7 @@ async fn sessions_resume_after_the_quorum_is_lost_past_their_timeout() {
             }
             out
         };
-        assert_eq!(owners, ids.iter().copied().collect::<BTreeSet<_>>());
+        assert_eq!(owners, all);
         drop(c);
         println!("round {round}: quorum lost for {} ms past the session timeout; {SESSIONS} sessions resumed", timeout_ms / 2);
         let rest = down[1];

@@ -34,6 +34,37 @@ use crate::common::{
 };
 use crate::proxy::Proxy;
 
+/// One cluster at a time within a test binary: every cluster's members give up their
+/// clients after `syncLimit` x `tickTime` without a quorum, and several clusters doing
+/// fsync-heavy work at once on a loaded 2-core machine would test the machine rather than
+/// the server. Every test has a runtime of its own; tokio's lock works across them (and a
+/// test that panics does not poison it).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+/// Run blocking cluster work (start, kill, restart, dumps) from a test's async body without
+/// stalling the clients' tasks (every test runs on a multi-thread runtime).
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Poll `cond` (blocking; every 50 ms) until it holds; false after `timeout`.
+pub fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// How long [`Cluster::start`] and [`Cluster::restart`] wait for members to serve.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -359,6 +390,14 @@ impl Cluster {
         out.lines()
             .find_map(|l| l.strip_prefix("Mode:"))
             .map(|m| m.trim().to_string())
+    }
+
+    /// The member (index) holding a connection of session `sid`, from `cons`.
+    pub fn member_of_session(&self, sid: i64) -> Option<usize> {
+        let needle = format!("sid=0x{sid:x}");
+        (0..self.len()).find(|&i| {
+            four_letter_at(self.client_port(i), "cons").is_ok_and(|s| s.contains(&needle))
+        })
     }
 
     /// The one member that says it leads, not counting isolated ones (an isolated old leader
