@@ -77,6 +77,18 @@ fn current_members(raft: &crate::consensus::Raft) -> BTreeMap<u64, Member> {
         .collect()
 }
 
+/// The ids of `members` that `other` lacks.
+fn ids_missing_from(
+    members: &BTreeMap<u64, Member>,
+    other: &BTreeMap<u64, Member>,
+) -> BTreeSet<u64> {
+    members
+        .keys()
+        .filter(|id| !other.contains_key(id))
+        .copied()
+        .collect()
+}
+
 fn voter_ids(members: &BTreeMap<u64, Member>) -> BTreeSet<u64> {
     members
         .values()
@@ -282,11 +294,7 @@ impl Server {
             // as ZooKeeper does, the change is made only once a quorum of the new
             // configuration is up and in sync, and is otherwise refused untouched.
             if !new_quorum_in_sync(&raft, &voters).await {
-                let added: BTreeSet<u64> = target
-                    .keys()
-                    .filter(|id| !current.contains_key(id))
-                    .copied()
-                    .collect();
+                let added = ids_missing_from(&target, &current);
                 if !added.is_empty() {
                     let undo = raft.change_membership(ChangeMembers::RemoveNodes(added), false);
                     let _ = membership_step("remove the joiners again", undo).await;
@@ -299,11 +307,7 @@ impl Server {
             let change = raft.change_membership(ChangeMembers::ReplaceAllVoters(voters), true);
             membership_step("replace voters", change).await?;
         }
-        let gone: BTreeSet<u64> = current
-            .keys()
-            .filter(|id| !target.contains_key(id))
-            .copied()
-            .collect();
+        let gone = ids_missing_from(&current, &target);
         if !gone.is_empty() {
             let change = raft.change_membership(ChangeMembers::RemoveNodes(gone), false);
             membership_step("remove members", change).await?;
