@@ -17,8 +17,8 @@
 #              ZKD_BIN (target/release/zkd), BENCH_BIN (target/release/zkd-bench)
 #
 # Without --ensemble both servers run standalone on loopback with the same zoo.cfg settings
-# (tickTime=2000, default snapCount, no autopurge). ZooKeeper is Debian's 3.8
-# package with forceSync=yes (its default: fsync before acknowledging a write)
+# (tickTime=2000, default snapCount, no autopurge). ZooKeeper is Apache ZooKeeper
+# 3.9.5 from Maven Central (compat-tests/maven/fetch.sh caches it) with forceSync=yes (its default: fsync before acknowledging a write)
 # and -Xmx$ZK_HEAP (default 2g, enough for 1M znodes of 100 B); zkd fsyncs its
 # log before acknowledging too. Every workload runs on ZooKeeper and then on zkd
 # (the order flips from one workload to the next), and every figure is printed
@@ -30,6 +30,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 # shellcheck source=../compat-tests/servers.sh
 source "$REPO/compat-tests/servers.sh"   # four_letter, port_open, _spawn, _launch, halt_server
+# The reference server: Apache ZooKeeper 3.9.5 from Maven (fetched once into an ignored cache).
+ZK_LIB=$("$REPO/compat-tests/maven/fetch.sh" zookeeper-3.9.5) || exit 1
+ZK_CP="$ZK_LIB/*"
 
 BIG=0 ENSEMBLE=0 FAILOVERS=3 KEEP=0 DURATION=8 WARMUP=2 JSON_OUT=""
 while [ $# -gt 0 ]; do
@@ -101,11 +104,51 @@ bench() {
         *" $kind "*) log "$name on $kind: skipped ($kind is not up)"; echo '{}' > "$out"; return ;;
     esac
     log "$name on $kind: zkd-bench $*"
-    if ! "$BENCH_BIN" "$@" --server "$(addr_of "$kind")" --json > "$out" 2> "$out.err"; then
+    "$BENCH_BIN" "$@" --server "$(addr_of "$kind")" --json > "$out" 2> "$out.err" &
+    local gen=$! ok=0 s0 s1 g0 g1
+    # CPU of the server(s) and of the generator over the measured phase only (after the
+    # --warmup, before cleanup), in clock ticks: the two share the machine's cores.
+    local warm dur
+    warm=$(arg_secs --warmup "$@") dur=$(arg_secs --duration "$@")
+    sleep "$warm"; s0=$(cpu_ticks $(pids_of "$kind")); g0=$(cpu_ticks "$gen")
+    sleep "$dur"; s1=$(cpu_ticks $(pids_of "$kind")); g1=$(cpu_ticks "$gen")
+    wait "$gen" && ok=1
+    if [ "$ok" = 0 ]; then
         log "zkd-bench failed on $kind: $(tail -n 3 "$out.err")"
         echo '{}' > "$out"
     fi
-    log "  -> $(field "$out" '"%.0f ops/s, %d errors, p99 %.2f ms" % (r["ops_per_sec"], r["errors"], r["latency"]["p99_ms"])')"
+    python3 - "$out" "$((s1 - s0))" "$((g1 - g0))" "$dur" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+path, server, gen, dur, tck = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+r = json.load(open(path))
+if r.get("ops_per_sec") and dur > 0:
+    ops = r["ops_per_sec"] * dur
+    r["server_cpu_us_per_op"] = server / tck * 1e6 / ops
+    r["server_cores"] = server / tck / dur
+    r["generator_cores"] = gen / tck / dur
+    json.dump(r, open(path, "w"))
+PY
+    log "  -> $(field "$out" '"%.0f ops/s, %d errors, p99 %.2f ms" % (r["ops_per_sec"], r["errors"], r["latency"]["p99_ms"]) + ("; server %.1f us CPU/op (%.2f cores), generator %.2f cores" % (r["server_cpu_us_per_op"], r["server_cores"], r["generator_cores"]) if "server_cores" in r else "")')"
+}
+
+# arg_secs FLAG ARGS...: the seconds given with FLAG ("2s" -> 2), 0 if absent
+arg_secs() {
+    local flag=$1; shift
+    while [ $# -gt 0 ]; do
+        if [ "$1" = "$flag" ]; then echo "${2%s}"; return; fi
+        shift
+    done
+    echo 0
+}
+
+# cpu_ticks PID...: user + system CPU ticks of these processes (and their threads)
+cpu_ticks() {
+    local p sum=0 t
+    for p in "$@"; do
+        t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || t=0
+        sum=$((sum + ${t:-0}))
+    done
+    echo "$sum"
 }
 
 # both ORDER NAME ARGS...: the same workload on both servers (ORDER: zk-first or zkd-first)
@@ -150,7 +193,7 @@ write_launch() {
         cat > "$dir/launch.sh" <<EOF
 #!/bin/sh
 exec java -Xmx$ZK_HEAP -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \\
-  -cp $ZK_CP $main $dir/zoo.cfg
+  -cp '$ZK_CP' $main $dir/zoo.cfg
 EOF
     else
         cat > "$dir/launch.sh" <<EOF
@@ -206,7 +249,8 @@ if sys.argv[2]:
 EOF
 }
 
-COMMON=(--sessions 64 --depth 8 --value-size 100 --warmup "${WARMUP}s" --duration "${DURATION}s")
+# The shape issue 14 sets its targets in: 16 sessions x 16 requests in flight, 100 B values.
+COMMON=(--sessions 16 --depth 16 --value-size 100 --warmup "${WARMUP}s" --duration "${DURATION}s")
 
 T_START=$(date +%s)
 FSYNC=$(fsync_rate)
@@ -238,6 +282,7 @@ dir_of()  { if [ "$1" = zk ]; then echo "$ZKDIR"; else echo "$ZKDDIR"; fi; }
 port_of() { if [ "$1" = zk ]; then echo "$ZK_PORT"; else echo "$ZKD_PORT"; fi; }
 addr_of() { echo "127.0.0.1:$(port_of "$1")"; }
 rss_mb()  { rss_of_pid "$(cat "$(dir_of "$1")/pid")"; }
+pids_of() { cat "$(dir_of "$1")/pid"; }
 # disk blocks in use (ZooKeeper's preallocated 64 MB txn logs are sparse: count what is allocated)
 du_mb()   { du -sk "$(dir_of "$1")/data" | awk '{printf "%.1f", $1/1024}'; }
 nodes()   { four_letter "$(port_of "$1")" srvr | awk -F': ' '/Node count/ {print $2}'; }
@@ -259,9 +304,15 @@ log "half of ZooKeeper's peak write rate: $HALF ops/s"
 both zkd-first rate   "${COMMON[@]}" --keys 10000 --rate "$HALF" set
 
 for w in create set get; do
-    record "$w ops/s (64 sessions x depth 8, 100 B)" \
+    record "$w ops/s (16 sessions x depth 16, 100 B)" \
         "$(field "$WORK/$w.zk.json" 'round(r["ops_per_sec"])')" \
         "$(field "$WORK/$w.zkd.json" 'round(r["ops_per_sec"])')"
+    record "$w server CPU us per op" \
+        "$(field "$WORK/$w.zk.json" 'r["server_cpu_us_per_op"]')" \
+        "$(field "$WORK/$w.zkd.json" 'r["server_cpu_us_per_op"]')"
+    record "$w generator cores busy" \
+        "$(field "$WORK/$w.zk.json" 'r["generator_cores"]')" \
+        "$(field "$WORK/$w.zkd.json" 'r["generator_cores"]')"
     record "$w p99 ms (saturated)" \
         "$(field "$WORK/$w.zk.json" 'r["latency"]["p99_ms"]')" \
         "$(field "$WORK/$w.zkd.json" 'r["latency"]["p99_ms"]')"

@@ -20,7 +20,6 @@
 use openraft::async_runtime::WatchReceiver;
 use openraft::ServerState;
 
-use crate::consensus::Entry;
 use crate::server::Server;
 
 pub const WORDS: &[&str] = &["lgif", "csnp", "rqld", "ydld"];
@@ -86,11 +85,7 @@ pub async fn run(server: &Server, word: &str) -> String {
 
 /// The term of the log entry at `index`, if it is still stored.
 fn term_at(server: &Server, index: u64) -> Option<u64> {
-    let bytes = server
-        .storage
-        .get(&server.storage.log, &index.to_be_bytes())
-        .ok()??;
-    let entry: Entry = crate::consensus::decode(&bytes).ok()?;
+    let entry = crate::consensus::log_store::entry_at(&server.storage, index)?;
     Some(entry.log_id.leader_id.term)
 }
 
@@ -102,13 +97,7 @@ fn log_info(server: &Server) -> String {
     let last = m.last_log_index.unwrap_or(0);
     let first = match m.purged {
         Some(p) => p.index + 1,
-        None => server
-            .storage
-            .log
-            .first_key_value()
-            .and_then(|g| g.key().ok())
-            .and_then(|k| <[u8; 8]>::try_from(k.as_ref()).ok())
-            .map_or(1, u64::from_be_bytes),
+        None => server.storage.log.first_index().unwrap_or(1),
     }
     .min(last.max(1));
     let current_term = m.current_term;

@@ -1,60 +1,153 @@
-//! The Raft log in fjall, with group commit.
+//! openraft's log storage over the segmented write-ahead log ([`crate::storage::wal`]).
 //!
-//! `append` writes entries to the `log` keyspace (readable at once, not yet durable) and
-//! queues openraft's completion callback to a flusher thread. The flusher takes every
-//! callback queued so far, makes them all durable with a single fdatasync of fjall's
-//! journal, and only then reports them flushed. Under load one fsync covers hundreds of
-//! txns; an idle server pays one fsync per write, as ZooKeeper does. openraft only
-//! commits (and so only acknowledges to a client) entries whose callback has fired, so
-//! no write is acknowledged before it is on disk.
+//! `append` encodes the entries, keeps them in an in-memory tail, and queues them to
+//! the wal's writer thread; openraft's completion callback runs once the writer's
+//! fdatasync covers them, so openraft commits (and a client hears back) only what is
+//! on disk. Under load one fsync covers hundreds of entries; an idle server pays one
+//! fsync per write, as ZooKeeper does.
 //!
-//! Vote saves are synced inline: Raft's safety depends on a vote never being forgotten.
+//! The in-memory tail holds every entry not yet applied (and more, up to
+//! [`CACHE_BYTES`]), so replication and apply read entries from memory; only a lagging
+//! follower or a restart reads them back from the files.
 //!
-//! Purging runs on its own thread: after a snapshot openraft purges ~snapCount entries
-//! at once, and deleting them inline would stall every commit behind it. The purge
-//! point is recorded first, so entries below it are never read again however long
-//! their deletion takes.
+//! The vote is synced before `save_vote` returns: Raft's safety depends on a vote never
+//! being forgotten. The committed index rides the next fjall sync; losing it only means
+//! waiting for the leader to say it again.
+//!
+//! Entry format: a version byte ([`ENTRY_FORMAT`]) and the postcard encoding of
+//! openraft's entry. A newer zkd reads every older version it knows.
 
+use std::collections::VecDeque;
 use std::io;
 use std::ops::RangeBounds;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::EntryPayload;
+use parking_lot::Mutex;
 
 use super::{decode, encode, Entry, LogId, TypeConfig, Vote};
 use crate::storage::{io_err, Storage};
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
-const PURGED: &[u8] = b"purged";
+
+/// Version of the entry encoding in the log.
+pub const ENTRY_FORMAT: u8 = 1;
+
+/// Applied entries stay in memory while the tail is smaller than this.
+const CACHE_BYTES: usize = 16 << 20;
+
+pub fn encode_entry(entry: &Entry) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    out.push(ENTRY_FORMAT);
+    postcard::to_io(entry, &mut out).map_err(io_err)?;
+    Ok(out)
+}
+
+pub fn decode_entry(bytes: &[u8]) -> io::Result<Entry> {
+    match bytes.split_first() {
+        Some((&ENTRY_FORMAT, rest)) => decode(rest),
+        Some((v, _)) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("log entry format {v} is unknown to this zkd (it reads {ENTRY_FORMAT})"),
+        )),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "empty log entry",
+        )),
+    }
+}
+
+/// What the wal keeps as its purge point when nothing is left: a blank entry with the
+/// purged id.
+fn purge_marker(log_id: LogId) -> io::Result<Vec<u8>> {
+    encode_entry(&Entry {
+        log_id,
+        payload: EntryPayload::Blank,
+    })
+}
+
+/// The newest entries, contiguous, oldest first.
+#[derive(Default)]
+struct Tail {
+    entries: VecDeque<(Entry, usize)>,
+    bytes: usize,
+}
+
+impl Tail {
+    fn first(&self) -> Option<u64> {
+        self.entries.front().map(|(e, _)| e.log_id.index)
+    }
+
+    fn push(&mut self, entry: Entry, size: usize) {
+        let continues = self
+            .entries
+            .back()
+            .is_none_or(|(last, _)| last.log_id.index + 1 == entry.log_id.index);
+        if !continues {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
+        self.entries.push_back((entry, size));
+    }
+
+    fn pop_back_after(&mut self, index: Option<u64>) {
+        while let Some((e, size)) = self.entries.back() {
+            if index.is_some_and(|i| e.log_id.index <= i) {
+                break;
+            }
+            self.bytes -= size;
+            self.entries.pop_back();
+        }
+    }
+
+    /// Drop entries up to `index`, and applied ones beyond the size budget.
+    fn pop_front_upto(&mut self, index: u64) {
+        while let Some((e, size)) = self.entries.front() {
+            if e.log_id.index > index {
+                break;
+            }
+            self.bytes -= size;
+            self.entries.pop_front();
+        }
+    }
+}
 
 pub struct LogStore {
     storage: Storage,
-    flusher: mpsc::Sender<IOFlushed<TypeConfig>>,
-    purger: mpsc::Sender<u64>,
+    tail: Arc<Mutex<Tail>>,
+    /// One past the last applied index, from the state machine: applied entries may
+    /// leave memory.
+    applied: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
 pub struct LogReader {
     storage: Storage,
+    tail: Arc<Mutex<Tail>>,
 }
 
 impl LogStore {
-    pub fn open(storage: Storage) -> io::Result<LogStore> {
-        let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
-        let syncer = storage.clone();
-        std::thread::Builder::new()
-            .name("zkd-log-flusher".into())
-            .spawn(move || flush_loop(syncer, rx))?;
-        let (purge_tx, purge_rx) = mpsc::channel::<u64>();
-        let purged = storage.clone();
-        std::thread::Builder::new()
-            .name("zkd-log-purger".into())
-            .spawn(move || purge_loop(purged, purge_rx))?;
+    /// Open the log, moving a layout-1 log into the wal first, and load the entries
+    /// from `from` on (those not in the checkpoint) into memory.
+    pub fn open(storage: Storage, applied: Arc<AtomicU64>, from: u64) -> io::Result<LogStore> {
+        upgrade_layout_1(&storage)?;
+        let tail = Arc::new(Mutex::new(Tail::default()));
+        if let Some(last) = storage.log.last_index() {
+            let from = from.max(storage.log.first_index().unwrap_or(from));
+            let mut t = tail.lock();
+            for (_, bytes) in storage.log.read(from, last + 1)? {
+                let size = bytes.len();
+                t.push(decode_entry(&bytes)?, size);
+            }
+        }
         Ok(LogStore {
             storage,
-            flusher: tx,
-            purger: purge_tx,
+            tail,
+            applied,
         })
     }
 
@@ -64,83 +157,130 @@ impl LogStore {
             None => Ok(None),
         }
     }
-}
 
-/// One fdatasync per wake-up, however many appends queued up meanwhile.
-fn flush_loop(storage: Storage, rx: mpsc::Receiver<IOFlushed<TypeConfig>>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter());
-        let started = std::time::Instant::now();
-        let result = storage.sync();
-        // fsynctime / sync_processor_batch_size (mntr) and zkd_fsync_* (/metrics)
-        crate::admin::metrics::fsync_done(batch.len(), started.elapsed());
-        for callback in batch {
-            let r = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-            };
-            callback.io_completed(r);
-        }
-        if let Err(e) = result {
-            // fjall poisons itself after a failed journal flush; nothing later can be
-            // acknowledged, so stop rather than pretend.
-            tracing::error!("log fsync failed: {e}; zkd cannot make writes durable and stops");
-            std::process::exit(70);
+    fn reader(&self) -> LogReader {
+        LogReader {
+            storage: self.storage.clone(),
+            tail: self.tail.clone(),
         }
     }
 }
 
-/// Delete purged entries in bounded batches, newest purge point first.
-fn purge_loop(storage: Storage, rx: mpsc::Receiver<u64>) {
-    const BATCH: usize = 4096;
-    while let Ok(first) = rx.recv() {
-        let upto = rx.try_iter().fold(first, u64::max);
-        // Resume after the last deleted key instead of skipping its tombstones again.
-        let mut from = 0u64;
-        loop {
-            let keys: Vec<_> = storage
-                .log
-                .range(index_key(from)..=index_key(upto))
-                .take(BATCH)
-                .filter_map(|g| g.key().ok())
-                .collect();
-            if keys.is_empty() {
-                break;
-            }
-            let mut batch = storage.db.batch();
-            for key in &keys {
-                batch.remove_weak(&storage.log, key.clone());
-            }
-            if let Err(e) = batch.commit() {
-                tracing::warn!("log purge failed: {e}");
-                break;
-            }
-            match keys
-                .last()
-                .and_then(|k| <[u8; 8]>::try_from(k.as_ref()).ok())
-            {
-                Some(last) if keys.len() == BATCH => from = u64::from_be_bytes(last) + 1,
-                _ => break,
-            }
+/// A layout-1 data dir (see `crate::storage`): copy its log into the wal, durably, then
+/// drop the old keyspace. A crash part-way leaves the old log in place, and the next
+/// start copies it again into an emptied wal.
+fn upgrade_layout_1(storage: &Storage) -> io::Result<()> {
+    let Some((old, purged)) = storage.layout_1_log()? else {
+        return Ok(());
+    };
+    tracing::info!("data dir layout 1: moving the Raft log into log segments");
+    let log = &storage.log;
+    futures::executor::block_on(log.truncate_after(None))?;
+    let purged: Option<LogId> = purged.map(|b| decode(&b)).transpose()?;
+    if let Some(id) = purged {
+        log.purge(id.index, purge_marker(id)?)?;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut batch = Vec::new();
+    let (mut moved, mut batches) = (0u64, 0);
+    let mut flush = |batch: Vec<(u64, Vec<u8>)>| -> io::Result<()> {
+        let tx = tx.clone();
+        batches += 1;
+        log.append(
+            batch,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )
+    };
+    for guard in old.iter() {
+        let (k, v) = guard.into_inner().map_err(io_err)?;
+        let index = u64::from_be_bytes(k.as_ref().try_into().map_err(io_err)?);
+        // Layout 1 deleted purged entries lazily.
+        if purged.is_some_and(|p| index <= p.index) {
+            continue;
+        }
+        // Layout 1 stored the bare postcard encoding: the same as format 1's body.
+        let mut bytes = Vec::with_capacity(v.len() + 1);
+        bytes.push(ENTRY_FORMAT);
+        bytes.extend_from_slice(&v);
+        batch.push((index, bytes));
+        moved += 1;
+        if batch.len() == 1024 {
+            flush(std::mem::take(&mut batch))?;
         }
     }
-}
-
-fn index_key(index: u64) -> [u8; 8] {
-    index.to_be_bytes()
+    if !batch.is_empty() {
+        flush(batch)?;
+    }
+    for _ in 0..batches {
+        rx.recv().map_err(io_err)??;
+    }
+    storage.finish_upgrade(old)?;
+    tracing::info!("moved {moved} log entries; the data dir is on layout 2 now");
+    Ok(())
 }
 
 impl LogReader {
+    /// Entries `start..end`: older ones from the files, the rest from memory.
+    fn entries(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
+        let (cached_from, mut cached) = {
+            let tail = self.tail.lock();
+            let first = tail.first().unwrap_or(u64::MAX);
+            // Contiguous: position = index - first.
+            let from = start.saturating_sub(first) as usize;
+            let to = end.saturating_sub(first).min(tail.entries.len() as u64) as usize;
+            let cached: Vec<Entry> = tail
+                .entries
+                .range(from.min(to)..to)
+                .map(|(e, _)| e.clone())
+                .collect();
+            (first.max(start), cached)
+        };
+        if start >= cached_from {
+            return Ok(cached);
+        }
+        let mut out = Vec::new();
+        for (_, bytes) in self.storage.log.read(start, cached_from.min(end))? {
+            out.push(decode_entry(&bytes)?);
+        }
+        out.append(&mut cached);
+        Ok(out)
+    }
+
     fn last_entry(&self) -> io::Result<Option<Entry>> {
-        match self.storage.log.last_key_value() {
-            Some(guard) => {
-                let value = guard.value().map_err(io_err)?;
-                Ok(Some(decode(&value)?))
-            }
+        if let Some((e, _)) = self.tail.lock().entries.back() {
+            return Ok(Some(e.clone()));
+        }
+        match self.storage.log.last_index() {
+            Some(last) => match self.storage.log.read(last, last + 1)?.pop() {
+                Some((_, bytes)) => Ok(Some(decode_entry(&bytes)?)),
+                None => Ok(None),
+            },
             None => Ok(None),
         }
     }
+}
+
+/// The stored entry at `index`, if it is still in the log (`cons`, `lsnp`).
+pub fn entry_at(storage: &Storage, index: u64) -> Option<Entry> {
+    let (_, bytes) = storage.log.read(index, index + 1).ok()?.pop()?;
+    decode_entry(&bytes).ok()
+}
+
+fn range_bounds<RB: RangeBounds<u64>>(range: &RB) -> (u64, u64) {
+    use std::ops::Bound;
+    let start = match range.start_bound() {
+        Bound::Included(i) => *i,
+        Bound::Excluded(i) => i.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(i) => i.saturating_add(1),
+        Bound::Excluded(i) => *i,
+        Bound::Unbounded => u64::MAX,
+    };
+    (start, end)
 }
 
 impl RaftLogReader<TypeConfig> for LogReader {
@@ -148,27 +288,8 @@ impl RaftLogReader<TypeConfig> for LogReader {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
-        use std::ops::Bound;
-        let start = match range.start_bound() {
-            Bound::Included(i) => *i,
-            Bound::Excluded(i) => i.saturating_add(1),
-            Bound::Unbounded => 0,
-        };
-        let end = match range.end_bound() {
-            Bound::Included(i) => Bound::Included(index_key(*i)),
-            Bound::Excluded(i) => Bound::Excluded(index_key(*i)),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let mut out = Vec::new();
-        for guard in self
-            .storage
-            .log
-            .range::<[u8; 8], _>((Bound::Included(index_key(start)), end))
-        {
-            let value = guard.value().map_err(io_err)?;
-            out.push(decode(&value)?);
-        }
-        Ok(out)
+        let (start, end) = range_bounds(&range);
+        self.entries(start, end)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
@@ -184,7 +305,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
-        self.get_log_reader().await.try_get_log_entries(range).await
+        let (start, end) = range_bounds(&range);
+        self.reader().entries(start, end)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
@@ -196,13 +318,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogReader;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
-        let last_purged_log_id: Option<LogId> = self.read_meta(PURGED)?;
-        let reader = LogReader {
-            storage: self.storage.clone(),
+        let last_purged_log_id = match self.storage.log.prev() {
+            Some(bytes) => Some(decode_entry(&bytes)?.log_id),
+            None => None,
         };
-        // Entries below the purge point may still be on disk while the purger works.
-        let last_log_id = match reader.last_entry()? {
-            Some(entry) => Some(entry.log_id).max(last_purged_log_id),
+        let last_log_id = match self.reader().last_entry()? {
+            Some(entry) => Some(entry.log_id),
             None => last_purged_log_id,
         };
         Ok(LogState {
@@ -212,9 +333,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn get_log_reader(&mut self) -> LogReader {
-        LogReader {
-            storage: self.storage.clone(),
-        }
+        self.reader()
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
@@ -222,12 +341,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .raft
             .insert(VOTE, encode(vote)?)
             .map_err(io_err)?;
-        self.storage.sync()
+        let storage = self.storage.clone();
+        tokio::task::spawn_blocking(move || storage.sync())
+            .await
+            .map_err(io_err)?
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Rides the journal with the next synced append; losing it only means replaying
-        // a little more of the log at start-up.
         self.storage
             .raft
             .insert(COMMITTED, encode(&committed)?)
@@ -247,42 +367,72 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let mut batch = self.storage.db.batch();
-        for entry in entries {
-            batch.insert(
-                &self.storage.log,
-                index_key(entry.log_id.index),
-                encode(&entry)?,
-            );
+        let mut records = Vec::new();
+        {
+            let mut tail = self.tail.lock();
+            for entry in entries {
+                let bytes = encode_entry(&entry)?;
+                records.push((entry.log_id.index, bytes));
+                let size = records.last().map_or(0, |(_, b)| b.len());
+                tail.push(entry, size);
+            }
+            // Applied entries (written, then) leave memory beyond the budget.
+            if tail.bytes > CACHE_BYTES {
+                let applied = self.applied.load(Ordering::Acquire);
+                let written = self.storage.log.last_index().map_or(0, |l| l + 1);
+                let mut upto = None;
+                let mut bytes = tail.bytes;
+                for (e, size) in &tail.entries {
+                    let i = e.log_id.index;
+                    if bytes <= CACHE_BYTES / 2 || i >= applied || i >= written {
+                        break;
+                    }
+                    bytes -= size;
+                    upto = Some(i);
+                }
+                if let Some(upto) = upto {
+                    tail.pop_front_upto(upto);
+                }
+            }
         }
-        batch.commit().map_err(io_err)?;
-        self.flusher
-            .send(callback)
-            .map_err(|_| io::Error::other("log flusher thread has stopped"))
+        self.storage
+            .log
+            .append(records, Box::new(move |r| callback.io_completed(r)))
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
-        let from = last_log_id.map(|id| id.index + 1).unwrap_or(0);
-        // Newest first, so a crash part-way leaves no hole.
-        let keys: Vec<_> = self
-            .storage
-            .log
-            .range(index_key(from)..)
-            .map(|g| g.key().map_err(io_err))
-            .collect::<Result<_, _>>()?;
-        for key in keys.into_iter().rev() {
-            self.storage.log.remove(key).map_err(io_err)?;
-        }
-        self.storage.sync()
+        let last = last_log_id.map(|id| id.index);
+        self.tail.lock().pop_back_after(last);
+        self.storage.log.truncate_after(last).await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        self.storage
-            .raft
-            .insert(PURGED, encode(&log_id)?)
-            .map_err(io_err)?;
-        self.purger
-            .send(log_id.index)
-            .map_err(|_| io::Error::other("log purger thread has stopped"))
+        self.tail.lock().pop_front_upto(log_id.index);
+        self.storage.log.purge(log_id.index, purge_marker(log_id)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::vote::RaftLeaderId;
+
+    #[test]
+    fn entries_round_trip_with_their_format_version() {
+        let log_id = LogId::new(
+            openraft::impls::leader_id_adv::LeaderId::new(3, 1).to_committed(),
+            42,
+        );
+        let entry = Entry {
+            log_id,
+            payload: EntryPayload::Blank,
+        };
+        let bytes = encode_entry(&entry).unwrap();
+        assert_eq!(bytes[0], ENTRY_FORMAT);
+        assert_eq!(decode_entry(&bytes).unwrap().log_id, log_id);
+        let mut newer = bytes.clone();
+        newer[0] = ENTRY_FORMAT + 1;
+        let err = decode_entry(&newer).unwrap_err().to_string();
+        assert!(err.contains("unknown to this zkd"), "{err}");
     }
 }

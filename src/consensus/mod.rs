@@ -5,11 +5,14 @@
 //! ensemble runs: propose → append (group-committed fsync) → commit → apply on every
 //! replica in log order.
 //!
-//! * [`log_store`]: the Raft log in fjall, with a flusher thread that makes many appended
-//!   entries durable with one fdatasync and only then tells openraft they are on disk.
-//! * [`state_machine`]: applies committed entries to the in-memory [`DataTree`], persists
-//!   what changed, and hands each result to an [`ApplySink`] (the server) while the tree is
-//!   still locked, so watch events are queued before anyone can read the new state.
+//! * [`log_store`]: openraft's log over the segmented write-ahead log
+//!   ([`crate::storage::wal`]): group-committed appends, recent entries kept in memory.
+//! * [`state_machine`]: applies committed entries to the in-memory [`DataTree`] and hands
+//!   each result to an [`ApplySink`] (the server) while the tree is still locked, so
+//!   watch events are queued before anyone can read the new state.
+//! * [`checkpoint`]: the tree written to fjall at an exact log index, every `snapCount`
+//!   entries and at a clean stop; [`snapshot`]: that checkpoint as openraft's snapshot,
+//!   streamed to members that fell behind.
 //! * [`peer`]: zkd's framed TCP protocol between members (Raft RPCs, snapshot
 //!   streaming, and what a ZooKeeper follower asks its leader: forwarded writes, sync
 //!   read-indexes, session touches and revalidation).
@@ -19,6 +22,7 @@
 //! changes, so zxids are strictly increasing forever; the base lets an import from
 //! Apache ZooKeeper continue above its zxids.
 
+pub mod checkpoint;
 pub mod log_store;
 pub mod network;
 pub mod peer;
@@ -135,8 +139,10 @@ pub async fn start(
     }
     .validate()
     .map_err(io_err)?;
-    let log_store = log_store::LogStore::open(storage.clone())?;
-    let state_machine = StateMachine::open(storage, tree, sink)?;
+    let state_machine = StateMachine::open(storage.clone(), tree, sink)?;
+    let applied_next = state_machine.applied_next();
+    let from = applied_next.load(std::sync::atomic::Ordering::Acquire);
+    let log_store = log_store::LogStore::open(storage, applied_next, from)?;
     let raft = Raft::new(
         cfg.node_id,
         Arc::new(raft_config),
@@ -157,4 +163,12 @@ pub async fn start(
         }
     }
     Ok(raft)
+}
+
+/// Write a checkpoint of everything applied so far (a clean stop): the next start then
+/// has no log to replay.
+pub async fn checkpoint(raft: &Raft) -> io::Result<()> {
+    raft.with_state_machine(|sm: &mut StateMachine| Box::pin(sm.checkpoint_now()))
+        .await
+        .map_err(io_err)?
 }

@@ -185,7 +185,15 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
                 format!("no address for member {}", self.target),
             )));
         };
-        let send = client.send_snapshot(vote, snapshot.meta, snapshot.snapshot);
+        let file = match snapshot.snapshot.into_file().await {
+            Ok(file) => file,
+            Err(e) => {
+                return Err(StreamingError::Unreachable(Unreachable::from_string(
+                    format!("cannot read the snapshot to send: {e}"),
+                )))
+            }
+        };
+        let send = client.send_snapshot(vote, snapshot.meta, file);
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
             result = send => match result {

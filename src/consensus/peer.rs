@@ -554,7 +554,7 @@ impl PeerServer {
         let snapshot =
             openraft::type_config::alias::SnapshotOf::<TypeConfig, super::snapshot::SnapshotData> {
                 meta,
-                snapshot: file,
+                snapshot: super::snapshot::SnapshotData::Received(file),
             };
         let result = self.raft.install_full_snapshot(vote, snapshot).await;
         let _ = std::fs::remove_file(&path);

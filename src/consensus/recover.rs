@@ -50,7 +50,7 @@ pub async fn force_new_cluster(
     let mut sm = StateMachine::open(storage.clone(), tree.clone(), Arc::new(Discard))?;
     let (applied, _) = sm.applied_state().await?;
     let from = applied.map_or(0, |l: LogId| l.index + 1);
-    let mut reader = super::log_store::LogStore::open(storage.clone())?;
+    let mut reader = super::log_store::LogStore::open(storage.clone(), sm.applied_next(), from)?;
     let entries = reader.try_get_log_entries(from..).await?;
     let replayed = entries.len();
     sm.apply(futures::stream::iter(
@@ -61,7 +61,9 @@ pub async fn force_new_cluster(
         let t = tree.read();
         (t.last_zxid(), t.next_session_id(), t.node_count())
     };
-    storage.log.clear().map_err(io_err)?;
+    // The replayed tree becomes the checkpoint; then the log goes.
+    sm.checkpoint_now().await?;
+    storage.log.clear().await?;
     storage.raft.clear().map_err(io_err)?;
     let mut batch = storage.db.batch();
     batch.remove(&storage.state, APPLIED);

@@ -1,8 +1,9 @@
-//! State snapshots: what lets the Raft log be purged, and (in an ensemble) what a new
-//! or lagging member installs instead of replaying the whole log.
+//! Snapshots: the checkpoint (see [`super::checkpoint`]) as openraft sees it, and the
+//! stream a leader sends to a member too far behind to catch up from the log.
 //!
-//! A snapshot is built from a fjall point-in-time view, so apply keeps running while it
-//! is written. It is a file under `<dataDir>/snapshots/`:
+//! The current snapshot is always the latest checkpoint in fjall, read through a fjall
+//! point-in-time view, so it stays consistent while newer checkpoints are written. It is
+//! turned into a stream only when a member needs it:
 //!
 //! ```text
 //! "ZKDSNAP1" | u32 len + meta (Raft SnapshotMeta) | u32 len + (zxid_base, last_zxid, next_session_id)
@@ -10,23 +11,48 @@
 //!               2 | i64 session id | i32 timeout          (a session)
 //!               0                                         (end)
 //! ```
+//!
+//! The receiver spools the stream to a file under `<dataDir>/snapshots/` and installs it
+//! as its new checkpoint in one atomic fjall batch.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use fjall::Readable;
-use openraft::storage::RaftSnapshotBuilder;
+use fjall::{PersistMode, Readable};
 
 use super::state_machine::{APPLIED, MEMBERSHIP, TREE_META, ZXID_BASE};
 use super::{decode, encode, LogId, StoredMembership, TypeConfig};
 use crate::storage::{io_err, Storage};
 
-pub type SnapshotData = File;
 type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
 type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
 const MAGIC: &[u8; 8] = b"ZKDSNAP1";
+
+/// A snapshot's data: this member's checkpoint, or a stream received from the leader.
+pub enum SnapshotData {
+    Checkpoint {
+        view: fjall::Snapshot,
+        storage: Storage,
+    },
+    Received(File),
+}
+
+impl SnapshotData {
+    /// The snapshot as a stream in a file, read from its start.
+    pub async fn into_file(self) -> io::Result<File> {
+        match self {
+            SnapshotData::Received(file) => Ok(file),
+            SnapshotData::Checkpoint { view, storage } => {
+                tokio::task::spawn_blocking(move || spool(&storage, &view))
+                    .await
+                    .map_err(io_err)?
+            }
+        }
+    }
+}
 
 pub struct SnapshotContents {
     pub zxid_base: i64,
@@ -36,7 +62,7 @@ pub struct SnapshotContents {
     pub sessions: Vec<(i64, i32)>,
 }
 
-fn dir(storage: &Storage) -> PathBuf {
+pub fn spool_dir(storage: &Storage) -> PathBuf {
     storage.dir.join("snapshots")
 }
 
@@ -75,143 +101,90 @@ fn read_header(r: &mut impl Read) -> io::Result<(SnapshotMeta, (i64, i64, i64))>
     Ok((meta, tree_meta))
 }
 
-pub struct SnapshotBuilder {
-    storage: Storage,
-}
-
-impl SnapshotBuilder {
-    pub fn new(storage: Storage) -> Self {
-        SnapshotBuilder { storage }
-    }
-
-    fn build(&self) -> io::Result<Snapshot> {
-        let st = &self.storage;
-        // The view must be durable before the log it replaces can be purged.
-        st.sync()?;
-        let view = st.db.snapshot();
-        let get = |key: &[u8]| -> io::Result<Option<Vec<u8>>> {
-            Ok(view
-                .get(&st.state, key)
-                .map_err(io_err)?
-                .map(|v| v.to_vec()))
-        };
-        let last_log_id: Option<LogId> = match get(APPLIED)? {
-            Some(b) => decode(&b)?,
-            None => None,
-        };
-        let last_membership: StoredMembership = match get(MEMBERSHIP)? {
-            Some(b) => decode(&b)?,
-            None => StoredMembership::default(),
-        };
-        let (last_zxid, next_session_id): (i64, i64) = match get(TREE_META)? {
-            Some(b) => decode(&b)?,
-            None => (0, 0),
-        };
-        let zxid_base: i64 = match get(ZXID_BASE)? {
-            Some(b) => decode(&b)?,
-            None => 0,
-        };
-        let meta = SnapshotMeta {
-            last_log_id,
-            last_membership,
-        };
-        let index = last_log_id.map(|l| l.index).unwrap_or(0);
-        std::fs::create_dir_all(dir(st))?;
-        let tmp = dir(st).join(format!("snapshot-{index:020}.tmp"));
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        w.write_all(MAGIC)?;
-        write_chunk(&mut w, &encode(&meta)?)?;
-        write_chunk(&mut w, &encode(&(zxid_base, last_zxid, next_session_id))?)?;
-        for guard in view.iter(&st.nodes) {
-            let (k, v) = guard.into_inner().map_err(io_err)?;
-            w.write_all(&[1])?;
-            write_chunk(&mut w, &k)?;
-            write_chunk(&mut w, &v)?;
-        }
-        for guard in view.iter(&st.sessions) {
-            let (k, v) = guard.into_inner().map_err(io_err)?;
-            w.write_all(&[2])?;
-            w.write_all(&k)?;
-            w.write_all(&v)?;
-        }
-        w.write_all(&[0])?;
-        let file = w.into_inner().map_err(io_err)?;
-        file.sync_all()?;
-        let path = dir(st).join(format!("snapshot-{index:020}"));
-        std::fs::rename(&tmp, &path)?;
-        remove_older(st, &path)?;
-        let mut file = File::open(&path)?;
-        file.seek(SeekFrom::Start(0))?;
-        tracing::info!(
-            index,
-            last_zxid = format_args!("{last_zxid:#x}"),
-            "snapshot written"
-        );
-        Ok(Snapshot {
-            meta,
-            snapshot: file,
-        })
+fn get_in<T: for<'a> serde::Deserialize<'a>>(
+    view: &fjall::Snapshot,
+    storage: &Storage,
+    key: &[u8],
+) -> io::Result<Option<T>> {
+    match view.get(&storage.state, key).map_err(io_err)? {
+        Some(b) => Ok(Some(decode(&b)?)),
+        None => Ok(None),
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    type SnapshotData = SnapshotData;
-
-    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        let builder = SnapshotBuilder::new(self.storage.clone());
-        let started = std::time::Instant::now();
-        let built = tokio::task::spawn_blocking(move || builder.build())
-            .await
-            .map_err(io_err)?;
-        // ZooKeeper's snapshottime (mntr) / snapshot_error_count
-        match &built {
-            Ok(_) => crate::admin::metrics::SNAPSHOT_TIME.time(started.elapsed()),
-            Err(e) => {
-                tracing::warn!("snapshot failed: {e}");
-                crate::admin::metrics::SNAPSHOT_ERROR_COUNT.inc();
-            }
-        }
-        built
-    }
-}
-
-fn remove_older(storage: &Storage, keep: &std::path::Path) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir(storage))?.flatten() {
-        let path = entry.path();
-        if path != keep {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-    Ok(())
-}
-
-/// The newest snapshot on disk, opened for reading from its start.
-pub fn current(storage: &Storage) -> io::Result<Option<Snapshot>> {
-    let Ok(entries) = std::fs::read_dir(dir(storage)) else {
+/// The checkpoint's meta as seen by `view`; `None` before the first checkpoint.
+fn meta_in(view: &fjall::Snapshot, storage: &Storage) -> io::Result<Option<SnapshotMeta>> {
+    let Some(last_log_id) = get_in::<Option<LogId>>(view, storage, APPLIED)?.flatten() else {
         return Ok(None);
     };
-    let newest = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("snapshot-") && !n.ends_with(".tmp"))
-        })
-        .max();
-    let Some(path) = newest else {
-        return Ok(None);
-    };
-    let mut file = File::open(&path)?;
-    let (meta, _) = read_header(&mut BufReader::new(&mut file))?;
-    file.seek(SeekFrom::Start(0))?;
-    Ok(Some(Snapshot {
-        meta,
-        snapshot: file,
+    Ok(Some(SnapshotMeta {
+        last_log_id: Some(last_log_id),
+        last_membership: get_in::<StoredMembership>(view, storage, MEMBERSHIP)?.unwrap_or_default(),
     }))
 }
 
-pub fn read(file: SnapshotData) -> io::Result<SnapshotContents> {
+/// The latest checkpoint as openraft's current snapshot.
+pub fn current(storage: &Storage) -> io::Result<Option<Snapshot>> {
+    let view = storage.db.snapshot();
+    let Some(meta) = meta_in(&view, storage)? else {
+        return Ok(None);
+    };
+    Ok(Some(Snapshot {
+        meta,
+        snapshot: SnapshotData::Checkpoint {
+            view,
+            storage: storage.clone(),
+        },
+    }))
+}
+
+/// Write the checkpoint `view` shows as a snapshot stream into an unnamed spool file.
+fn spool(storage: &Storage, view: &fjall::Snapshot) -> io::Result<File> {
+    let meta = meta_in(view, storage)?.unwrap_or(SnapshotMeta {
+        last_log_id: None,
+        last_membership: StoredMembership::default(),
+    });
+    let (last_zxid, next_session_id): (i64, i64) =
+        get_in(view, storage, TREE_META)?.unwrap_or((0, 0));
+    let zxid_base: i64 = get_in(view, storage, ZXID_BASE)?.unwrap_or(0);
+    let dir = spool_dir(storage);
+    std::fs::create_dir_all(&dir)?;
+    let index = meta.last_log_id.map_or(0, |l| l.index);
+    let path = dir.join(format!("outgoing-{index:020}-{}.tmp", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
+    // Unnamed from here on: it goes away with the last handle, even after a crash.
+    std::fs::remove_file(&path)?;
+    let mut w = BufWriter::new(file);
+    w.write_all(MAGIC)?;
+    write_chunk(&mut w, &encode(&meta)?)?;
+    write_chunk(&mut w, &encode(&(zxid_base, last_zxid, next_session_id))?)?;
+    let mut count = 0u64;
+    for guard in view.iter(&storage.nodes) {
+        let (k, v) = guard.into_inner().map_err(io_err)?;
+        w.write_all(&[1])?;
+        write_chunk(&mut w, &k)?;
+        write_chunk(&mut w, &v)?;
+        count += 1;
+    }
+    for guard in view.iter(&storage.sessions) {
+        let (k, v) = guard.into_inner().map_err(io_err)?;
+        w.write_all(&[2])?;
+        w.write_all(&k)?;
+        w.write_all(&v)?;
+    }
+    w.write_all(&[0])?;
+    let mut file = w.into_inner().map_err(io_err)?;
+    file.seek(SeekFrom::Start(0))?;
+    tracing::info!(index, "snapshot stream of {count} znodes ready to send");
+    Ok(file)
+}
+
+pub fn read(file: File) -> io::Result<SnapshotContents> {
     let mut r = BufReader::new(file);
     let (_, (zxid_base, last_zxid, next_session_id)) = read_header(&mut r)?;
     let mut out = SnapshotContents {
@@ -248,15 +221,28 @@ pub fn read(file: SnapshotData) -> io::Result<SnapshotContents> {
     }
 }
 
-/// Replace the persisted state machine with a snapshot's contents, durably.
-pub fn replace_state(
-    storage: &Storage,
-    meta: &SnapshotMeta,
-    c: &SnapshotContents,
-) -> io::Result<()> {
-    storage.nodes.clear().map_err(io_err)?;
-    storage.sessions.clear().map_err(io_err)?;
+/// Make a received snapshot this member's checkpoint: one atomic batch that removes
+/// every node and session it lacks and writes the rest, then a sync. A crash before the
+/// batch lands leaves the old checkpoint whole.
+pub fn install(storage: &Storage, meta: &SnapshotMeta, c: &SnapshotContents) -> io::Result<()> {
     let mut batch = storage.db.batch();
+    let keep: HashSet<&[u8]> = c.nodes.iter().map(|(p, _)| p.as_slice()).collect();
+    for guard in storage.nodes.iter() {
+        let key = guard.key().map_err(io_err)?;
+        if !keep.contains(key.as_ref()) {
+            batch.remove(&storage.nodes, key);
+        }
+    }
+    let keep: HashSet<i64> = c.sessions.iter().map(|(id, _)| *id).collect();
+    for guard in storage.sessions.iter() {
+        let key = guard.key().map_err(io_err)?;
+        let stale = <[u8; 8]>::try_from(key.as_ref())
+            .map(|k| !keep.contains(&i64::from_be_bytes(k)))
+            .unwrap_or(true);
+        if stale {
+            batch.remove(&storage.sessions, key);
+        }
+    }
     for (path, node) in &c.nodes {
         batch.insert(&storage.nodes, path.as_slice(), node.as_slice());
     }
@@ -272,12 +258,5 @@ pub fn replace_state(
     );
     batch.insert(&storage.state, ZXID_BASE, encode(&c.zxid_base)?);
     batch.commit().map_err(io_err)?;
-    storage.sync()
-}
-
-/// Keep an installed snapshot as the current one (so it can be served onwards).
-pub fn save_current(storage: &Storage, meta: &SnapshotMeta) -> io::Result<()> {
-    SnapshotBuilder::new(storage.clone()).build().map(|s| {
-        debug_assert_eq!(s.meta.last_log_id, meta.last_log_id);
-    })
+    storage.db.persist(PersistMode::SyncAll).map_err(io_err)
 }

@@ -1,13 +1,14 @@
-//! The replicated state machine: committed entries → [`DataTree::apply`] → fjall.
+//! The replicated state machine: committed entries → [`DataTree::apply`].
 //!
-//! The tree lives in memory (reads never touch disk) and every apply writes the nodes
-//! and sessions it changed, plus the applied log id, to fjall in one atomic batch. The
-//! batch is not synced by itself: it shares fjall's journal with the Raft log, and the
-//! entries it comes from were synced before they were committed. After a crash the
-//! journal replays to a consistent prefix, and openraft re-applies the log after the
-//! recovered applied id. Snapshots (which let the log be purged) sync first.
+//! The tree lives in memory (reads never touch disk). Apply writes nothing to disk: the
+//! entry is already durable in the log, and apply only notes which nodes and sessions
+//! changed. Every `snapCount` entries, and at a clean stop, the state machine writes a
+//! checkpoint of those changes (see [`super::checkpoint`]); that checkpoint is also the
+//! snapshot openraft purges the log behind and sends to lagging members. A restart
+//! loads the checkpoint and openraft re-applies the committed log after it.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures::{Stream, TryStreamExt};
@@ -15,10 +16,11 @@ use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::EntryPayload;
 use parking_lot::RwLock;
 
-use super::snapshot::{self, SnapshotBuilder, SnapshotData};
+use super::checkpoint::{Checkpoint, Checkpointer, DirtySet};
+use super::snapshot::{self, SnapshotData};
 use super::{decode, encode, ApplySink, LogId, StoredMembership, TypeConfig};
 use crate::storage::{io_err, Storage};
-use crate::tree::{DataTree, Dirty, SessionInfo, Znode};
+use crate::tree::{DataTree, SessionInfo, Znode};
 
 pub(super) const APPLIED: &[u8] = b"applied";
 pub(super) const MEMBERSHIP: &[u8] = b"membership";
@@ -26,13 +28,21 @@ pub(super) const MEMBERSHIP: &[u8] = b"membership";
 pub(super) const TREE_META: &[u8] = b"tree_meta";
 pub(super) const ZXID_BASE: &[u8] = b"zxid_base";
 
+type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
+
 pub struct StateMachine {
     storage: Storage,
     tree: Arc<RwLock<DataTree>>,
     sink: Arc<dyn ApplySink>,
     applied: Option<LogId>,
+    /// One past `applied`'s index, for the log store (which may drop applied entries
+    /// from memory).
+    applied_next: Arc<AtomicU64>,
     membership: StoredMembership,
     zxid_base: i64,
+    /// Changed since the last checkpoint was captured.
+    dirty: DirtySet,
+    checkpointer: Checkpointer,
 }
 
 impl StateMachine {
@@ -57,16 +67,82 @@ impl StateMachine {
         };
         if let Some(meta) = get(TREE_META)? {
             let (last_zxid, next_session_id): (i64, i64) = decode(&meta)?;
+            let started = std::time::Instant::now();
             let loaded = load_tree(&storage, &tree.read(), last_zxid, next_session_id)?;
+            tracing::info!(
+                applied = applied.map_or(0, |l| l.index),
+                "checkpoint loaded: {} znodes in {} ms",
+                loaded.node_count(),
+                started.elapsed().as_millis()
+            );
             *tree.write() = loaded;
         }
+        // Spooled snapshot streams of an earlier run (and layout 1's snapshot files).
+        if let Ok(entries) = std::fs::read_dir(snapshot::spool_dir(&storage)) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let checkpointer = Checkpointer::start(storage.clone())?;
         Ok(StateMachine {
             storage,
             tree,
             sink,
+            applied_next: Arc::new(AtomicU64::new(applied.map_or(0, |l| l.index + 1))),
             applied,
             membership,
             zxid_base,
+            dirty: DirtySet::default(),
+            checkpointer,
+        })
+    }
+
+    /// One past the applied index, kept current (for the log store).
+    pub fn applied_next(&self) -> Arc<AtomicU64> {
+        self.applied_next.clone()
+    }
+
+    /// Write a checkpoint of everything applied so far and wait until it is durable
+    /// (clean shutdown, `zkd recover`).
+    pub async fn checkpoint_now(&mut self) -> io::Result<()> {
+        let done = self.submit_checkpoint();
+        done.await.map_err(io_err)?
+    }
+
+    fn submit_checkpoint(&mut self) -> tokio::sync::oneshot::Receiver<io::Result<()>> {
+        let checkpoint = Checkpoint::capture(
+            &self.tree.read(),
+            &mut self.dirty,
+            self.applied,
+            self.membership.clone(),
+            self.zxid_base,
+        );
+        self.checkpointer.submit(checkpoint)
+    }
+}
+
+/// Builds openraft's snapshot: the checkpoint captured when openraft asked for it.
+pub struct SnapshotBuilder {
+    storage: Storage,
+    meta: SnapshotMetaOf,
+    written: Option<tokio::sync::oneshot::Receiver<io::Result<()>>>,
+}
+
+type SnapshotMetaOf = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
+
+impl openraft::storage::RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        if let Some(written) = self.written.take() {
+            written.await.map_err(io_err)??;
+        }
+        Ok(Snapshot {
+            meta: self.meta.clone(),
+            snapshot: SnapshotData::Checkpoint {
+                view: self.storage.db.snapshot(),
+                storage: self.storage.clone(),
+            },
         })
     }
 }
@@ -152,10 +228,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + Send,
     {
-        let st = &self.storage;
-        let mut batch = st.db.batch();
-        // Written once per batch: every key version costs a memtable insert.
-        let mut tree_meta = None;
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id;
             match entry.payload {
@@ -163,50 +235,37 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     let zxid = self.zxid_base + log_id.index as i64;
                     let mut tree = self.tree.write();
                     let started = std::time::Instant::now();
-                    let applied = tree.apply(zxid, &proposal.txn);
+                    let mut applied = tree.apply(zxid, &proposal.txn);
                     // commit_count (mntr), zkd_apply_seconds (/metrics)
                     crate::admin::metrics::applied(started.elapsed());
-                    for dirty in &applied.dirty {
-                        match dirty {
-                            Dirty::Node(path) => match tree.get(path) {
-                                Some(node) => {
-                                    batch.insert(&st.nodes, path.as_bytes(), node.encode().to_vec())
-                                }
-                                None => batch.remove(&st.nodes, path.as_bytes()),
-                            },
-                            Dirty::Session(id) => match tree.session(*id) {
-                                Some(s) => batch.insert(
-                                    &st.sessions,
-                                    id.to_be_bytes(),
-                                    s.timeout_ms.to_be_bytes(),
-                                ),
-                                None => batch.remove(&st.sessions, id.to_be_bytes()),
-                            },
-                        }
-                    }
-                    tree_meta = Some((tree.last_zxid(), tree.next_session_id()));
+                    self.dirty.note(std::mem::take(&mut applied.dirty));
                     self.sink.applied(&tree, proposal.origin, applied);
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(log_id), m);
-                    batch.insert(&st.state, MEMBERSHIP, encode(&self.membership)?);
                 }
                 EntryPayload::Blank => {}
             }
             self.applied = Some(log_id);
+            self.applied_next.store(log_id.index + 1, Ordering::Release);
             if let Some(responder) = responder {
                 responder.send(());
             }
         }
-        if let Some(meta) = tree_meta {
-            batch.insert(&st.state, TREE_META, encode(&meta)?);
-        }
-        batch.insert(&st.state, APPLIED, encode(&self.applied)?);
-        batch.commit().map_err(io_err)
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        SnapshotBuilder::new(self.storage.clone())
+        // Between two applies: the checkpoint is exact at `applied`.
+        let written = self.submit_checkpoint();
+        SnapshotBuilder {
+            storage: self.storage.clone(),
+            meta: SnapshotMetaOf {
+                last_log_id: self.applied,
+                last_membership: self.membership.clone(),
+            },
+            written: Some(written),
+        }
     }
 
     async fn install_snapshot(
@@ -214,26 +273,56 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &openraft::type_config::alias::SnapshotMetaOf<TypeConfig>,
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        let contents = snapshot::read(snapshot)?;
-        snapshot::replace_state(&self.storage, meta, &contents)?;
-        let loaded = load_tree(
-            &self.storage,
-            &self.tree.read(),
-            contents.last_zxid,
-            contents.next_session_id,
-        )?;
-        *self.tree.write() = loaded;
+        let file = snapshot.into_file().await?;
+        let storage = self.storage.clone();
+        let meta_owned = meta.clone();
+        let contents = tokio::task::spawn_blocking(move || {
+            let contents = snapshot::read(file)?;
+            snapshot::install(&storage, &meta_owned, &contents)?;
+            Ok::<_, io::Error>(contents)
+        })
+        .await
+        .map_err(io_err)??;
+        let loaded = tree_from_snapshot(&self.tree.read(), contents)?;
+        *self.tree.write() = loaded.0;
+        self.dirty.clear();
         self.applied = meta.last_log_id;
+        self.applied_next.store(
+            meta.last_log_id.map_or(0, |l| l.index + 1),
+            Ordering::Release,
+        );
         self.membership = meta.last_membership.clone();
-        self.zxid_base = contents.zxid_base;
-        snapshot::save_current(&self.storage, meta)?;
+        self.zxid_base = loaded.1;
         Ok(())
     }
 
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>>, io::Error>
-    {
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
         snapshot::current(&self.storage)
     }
+}
+
+/// The tree a received snapshot describes, and its zxid base.
+fn tree_from_snapshot(
+    template: &DataTree,
+    c: snapshot::SnapshotContents,
+) -> io::Result<(DataTree, i64)> {
+    let mut nodes = Vec::with_capacity(c.nodes.len());
+    for (path, node) in c.nodes {
+        let path = String::from_utf8(path).map_err(io_err)?;
+        nodes.push((path, Znode::decode(&node).map_err(io_err)?));
+    }
+    let sessions = c
+        .sessions
+        .into_iter()
+        .map(|(id, timeout_ms)| (id, SessionInfo { timeout_ms }));
+    Ok((
+        DataTree::from_parts(
+            template.config().clone(),
+            nodes.into_iter(),
+            sessions,
+            c.last_zxid,
+            c.next_session_id,
+        ),
+        c.zxid_base,
+    ))
 }

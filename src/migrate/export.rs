@@ -117,17 +117,7 @@ fn load(opts: &ExportOptions) -> Result<DataTree> {
             dir.display()
         )));
     };
-    let last_index = match storage.log.last_key_value() {
-        Some(guard) => {
-            let key = guard
-                .key()
-                .map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
-            <[u8; 8]>::try_from(key.as_ref())
-                .ok()
-                .map(u64::from_be_bytes)
-        }
-        None => None,
-    };
+    let last_index = storage.log.last_index();
     if let Some(last) = last_index {
         if applied.is_none_or(|a| last > a) && !opts.force {
             return Err(Error::new(format!(

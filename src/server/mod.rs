@@ -522,7 +522,7 @@ async fn snapshot_by_size(server: Arc<Server>) {
     loop {
         tick.tick().await;
         let Some(raft) = server.raft() else { continue };
-        let size = server.storage.log.disk_space();
+        let size = server.storage.log.bytes();
         // A snapshot takes a while; do not ask again before the last one could finish.
         let recent = last_trigger.is_some_and(|t| t.elapsed() < Duration::from_secs(60));
         if size > server.config.snap_size_limit && !recent {

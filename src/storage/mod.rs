@@ -1,28 +1,48 @@
-//! The on-disk layout: one fjall database per server, one keyspace per kind of record.
+//! The on-disk layout of a data dir.
 //!
-//! | keyspace   | key                    | value                                   |
-//! |------------|------------------------|-----------------------------------------|
-//! | `log`      | Raft log index (u64 BE)| one encoded Raft log entry              |
-//! | `raft`     | `vote`, `committed`, `purged` | encoded Raft bookkeeping         |
-//! | `nodes`    | znode path (UTF-8)     | `Znode::encode` (data, ACL, stat)       |
-//! | `sessions` | session id (i64 BE)    | negotiated timeout (i32 BE)             |
-//! | `state`    | `applied`, `membership`, `next_session`, `zxid_base` | state-machine bookkeeping |
+//! ```text
+//! <dataDir>/log/log-<first index>.wal   the Raft log: segments of checked records (wal)
+//! <dataDir>/db/                         fjall: the tree's latest checkpoint and bookkeeping
+//! <dataDir>/snapshots/                  snapshots received from a leader, or being sent
+//! ```
 //!
-//! All keyspaces share fjall's single journal, so one `persist` makes everything written
-//! before it durable: that is what lets the log store group-commit many Raft entries per
-//! fdatasync, and what makes the state machine's writes (which never sync by themselves)
-//! durable no later than the log entries that produced them are.
+//! | fjall keyspace | key                    | value                                   |
+//! |----------------|------------------------|-----------------------------------------|
+//! | `raft`     | `vote`, `committed`        | encoded Raft bookkeeping                |
+//! | `nodes`    | znode path (UTF-8)         | `Znode::encode` (data, ACL, stat)       |
+//! | `sessions` | session id (i64 BE)        | negotiated timeout (i32 BE)             |
+//! | `state`    | `applied`, `membership`, `tree_meta`, `zxid_base`, `format` | the checkpoint's bookkeeping |
+//!
+//! Every write is one record in the log and nothing in fjall: `nodes`, `sessions` and
+//! `state` change together, in one atomic batch, only when the state machine writes a
+//! checkpoint (every `snapCount` entries and at a clean stop). They are then exactly the
+//! tree after the log entry `applied`; a restart loads them and replays the log after it.
+//!
+//! Layout 1 (zkd before the streaming log) kept the log in a fjall keyspace `log` and
+//! wrote the tree per entry. The log store moves such a log into segments once (see
+//! [`Storage::layout_1_log`]); its tree keyspaces were already exact at `applied`, so
+//! they stay as they are.
+
+pub mod wal;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+/// The version of this layout, in `state/format`.
+pub const LAYOUT: u32 = 2;
+const LAYOUT_KEY: &[u8] = b"format";
+const LAYOUT_1_LOG: &str = "log";
+const LAYOUT_1_PURGED: &[u8] = b"purged";
 
 #[derive(Clone)]
 pub struct Storage {
     pub dir: PathBuf,
     pub db: Database,
-    pub log: Keyspace,
+    /// The Raft log.
+    pub log: Arc<wal::Wal>,
     pub raft: Keyspace,
     pub nodes: Keyspace,
     pub sessions: Keyspace,
@@ -45,15 +65,63 @@ impl Storage {
             db.keyspace(name, KeyspaceCreateOptions::default)
                 .map_err(io_err)
         };
+        let (raft, state) = (ks("raft")?, ks("state")?);
+        let log = Arc::new(wal::Wal::open(&dir.join("log"))?);
+        let layout = match state.get(LAYOUT_KEY).map_err(io_err)? {
+            Some(v) => u32::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| io_err("bad layout version record"))?,
+            ),
+            None if db.keyspace_exists(LAYOUT_1_LOG) => 1,
+            None => {
+                // A new data dir.
+                state
+                    .insert(LAYOUT_KEY, LAYOUT.to_be_bytes())
+                    .map_err(io_err)?;
+                LAYOUT
+            }
+        };
+        if layout > LAYOUT {
+            return Err(io::Error::other(format!(
+                "{}: this data dir has layout {layout}, newer than this zkd's ({LAYOUT}); \
+                 run a newer zkd on it, or move the data with `zkd export` (newer zkd) and \
+                 `zkd import` (this one)",
+                dir.display()
+            )));
+        }
         Ok(Storage {
-            log: ks("log")?,
-            raft: ks("raft")?,
+            log,
+            raft,
             nodes: ks("nodes")?,
             sessions: ks("sessions")?,
-            state: ks("state")?,
+            state,
             db,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// A layout-1 data dir's log keyspace and its purge point, until
+    /// [`Storage::finish_upgrade`]; `None` on the current layout.
+    pub fn layout_1_log(&self) -> io::Result<Option<(Keyspace, Option<Vec<u8>>)>> {
+        if !self.db.keyspace_exists(LAYOUT_1_LOG) {
+            return Ok(None);
+        }
+        let log = self
+            .db
+            .keyspace(LAYOUT_1_LOG, KeyspaceCreateOptions::default)
+            .map_err(io_err)?;
+        Ok(Some((log, self.get(&self.raft, LAYOUT_1_PURGED)?)))
+    }
+
+    /// The layout-1 log has been copied into the wal (and synced): drop it for good.
+    pub fn finish_upgrade(&self, old_log: Keyspace) -> io::Result<()> {
+        self.raft.remove(LAYOUT_1_PURGED).map_err(io_err)?;
+        self.state
+            .insert(LAYOUT_KEY, LAYOUT.to_be_bytes())
+            .map_err(io_err)?;
+        self.db.persist(PersistMode::SyncAll).map_err(io_err)?;
+        self.db.delete_keyspace(old_log).map_err(io_err)
     }
 
     /// Make every write so far durable (fdatasync of the shared journal).
@@ -65,8 +133,8 @@ impl Storage {
         Ok(ks.get(key).map_err(io_err)?.map(|v| v.to_vec()))
     }
 
-    /// Total bytes of the database files (for `dirs`, `conf`, `mntr`).
+    /// Total bytes of the data dir's files (for `dirs`, `conf`, `mntr`).
     pub fn disk_space(&self) -> u64 {
-        self.db.disk_space().unwrap_or(0)
+        self.db.disk_space().unwrap_or(0) + self.log.disk_space()
     }
 }

@@ -1,0 +1,176 @@
+//! Checkpoints: the tree written into fjall exactly as it is after one log entry.
+//!
+//! Apply changes only the in-memory tree and notes which nodes and sessions it touched
+//! ([`Dirty`]). Every `snapCount` entries openraft asks the state machine for a snapshot;
+//! between two applies (so at an exact log index: zkd's entries are validated at apply
+//! time, so replaying them over a fuzzy state would not be idempotent) the state machine
+//! [`Checkpoint::capture`]s the touched nodes, encoded, and the bookkeeping. One thread
+//! then writes each checkpoint, in the order they were captured, as one atomic fjall
+//! batch followed by a sync. Only after that does openraft hear the snapshot is done and
+//! purge the log before it. A restart loads the checkpoint and replays the log after it.
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use fjall::PersistMode;
+use tokio::sync::oneshot;
+
+use super::state_machine::{APPLIED, MEMBERSHIP, TREE_META, ZXID_BASE};
+use super::{encode, LogId, StoredMembership};
+use crate::storage::{io_err, Storage};
+use crate::tree::{DataTree, Dirty};
+
+/// What changed since the last checkpoint.
+#[derive(Default)]
+pub struct DirtySet {
+    nodes: HashSet<String>,
+    sessions: HashSet<i64>,
+}
+
+impl DirtySet {
+    pub fn note(&mut self, dirty: Vec<Dirty>) {
+        for d in dirty {
+            match d {
+                Dirty::Node(path) => {
+                    self.nodes.insert(path);
+                }
+                Dirty::Session(id) => {
+                    self.sessions.insert(id);
+                }
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.sessions.clear();
+    }
+}
+
+/// One checkpoint, captured and waiting to be written.
+pub struct Checkpoint {
+    pub applied: Option<LogId>,
+    pub membership: StoredMembership,
+    /// (last zxid, next session id)
+    pub tree_meta: (i64, i64),
+    pub zxid_base: i64,
+    /// Encoded node, or `None` for a deleted one.
+    nodes: Vec<(String, Option<Vec<u8>>)>,
+    /// Timeout, or `None` for a closed session.
+    sessions: Vec<(i64, Option<i32>)>,
+}
+
+impl Checkpoint {
+    /// Take what `dirty` names from `tree` (emptying `dirty`).
+    pub fn capture(
+        tree: &DataTree,
+        dirty: &mut DirtySet,
+        applied: Option<LogId>,
+        membership: StoredMembership,
+        zxid_base: i64,
+    ) -> Checkpoint {
+        let nodes = dirty
+            .nodes
+            .drain()
+            .map(|path| {
+                let node = tree.get(&path).map(|n| n.encode().to_vec());
+                (path, node)
+            })
+            .collect();
+        let sessions = dirty
+            .sessions
+            .drain()
+            .map(|id| (id, tree.session(id).map(|s| s.timeout_ms)))
+            .collect();
+        Checkpoint {
+            applied,
+            membership,
+            tree_meta: (tree.last_zxid(), tree.next_session_id()),
+            zxid_base,
+            nodes,
+            sessions,
+        }
+    }
+
+    /// One atomic batch, then a sync.
+    fn write(&self, storage: &Storage) -> io::Result<()> {
+        let mut batch = storage.db.batch();
+        for (path, node) in &self.nodes {
+            match node {
+                Some(bytes) => batch.insert(&storage.nodes, path.as_bytes(), bytes.as_slice()),
+                None => batch.remove(&storage.nodes, path.as_bytes()),
+            }
+        }
+        for (id, timeout) in &self.sessions {
+            match timeout {
+                Some(t) => batch.insert(&storage.sessions, id.to_be_bytes(), t.to_be_bytes()),
+                None => batch.remove(&storage.sessions, id.to_be_bytes()),
+            }
+        }
+        batch.insert(&storage.state, APPLIED, encode(&self.applied)?);
+        batch.insert(&storage.state, MEMBERSHIP, encode(&self.membership)?);
+        batch.insert(&storage.state, TREE_META, encode(&self.tree_meta)?);
+        batch.insert(&storage.state, ZXID_BASE, encode(&self.zxid_base)?);
+        batch.commit().map_err(io_err)?;
+        storage.db.persist(PersistMode::SyncAll).map_err(io_err)
+    }
+}
+
+type Job = (Checkpoint, oneshot::Sender<io::Result<()>>);
+
+/// The thread that writes checkpoints, one at a time, in the order they were captured.
+#[derive(Clone)]
+pub struct Checkpointer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Checkpointer {
+    pub fn start(storage: Storage) -> io::Result<Checkpointer> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("zkd-checkpoint".into())
+            .spawn(move || {
+                for (checkpoint, reply) in rx {
+                    let _ = reply.send(write_logged(&storage, &checkpoint));
+                }
+            })?;
+        Ok(Checkpointer { tx })
+    }
+
+    /// Queue a checkpoint; the receiver says when it is durable.
+    pub fn submit(&self, checkpoint: Checkpoint) -> oneshot::Receiver<io::Result<()>> {
+        let (reply, rx) = oneshot::channel();
+        if let Err(mpsc::SendError((_, reply))) = self.tx.send((checkpoint, reply)) {
+            let _ = reply.send(Err(io::Error::other("the checkpoint thread has stopped")));
+        }
+        rx
+    }
+}
+
+fn write_logged(storage: &Storage, c: &Checkpoint) -> io::Result<()> {
+    let started = Instant::now();
+    let index = c.applied.map_or(0, |l| l.index);
+    let removed = c.nodes.iter().filter(|(_, n)| n.is_none()).count();
+    let result = c.write(storage);
+    match &result {
+        Ok(()) => {
+            // ZooKeeper's snapshottime (mntr)
+            crate::admin::metrics::SNAPSHOT_TIME.time(started.elapsed());
+            tracing::info!(
+                index,
+                last_zxid = format_args!("{:#x}", c.tree_meta.0),
+                "checkpoint written: {} nodes changed, {removed} deleted, {} sessions, in {} ms",
+                c.nodes.len() - removed,
+                c.sessions.len(),
+                started.elapsed().as_millis()
+            );
+        }
+        Err(e) => {
+            crate::admin::metrics::SNAPSHOT_ERROR_COUNT.inc();
+            tracing::error!(index, "checkpoint failed: {e}");
+        }
+    }
+    result
+}
