@@ -113,7 +113,9 @@ impl Checkpoint {
         batch.insert(&storage.state, MEMBERSHIP, encode(&self.membership)?);
         batch.insert(&storage.state, TREE_META, encode(&self.tree_meta)?);
         batch.insert(&storage.state, ZXID_BASE, encode(&self.zxid_base)?);
+        crate::storage::failpoint::pause("checkpoint-before-commit");
         batch.commit().map_err(io_err)?;
+        crate::storage::failpoint::pause("checkpoint-before-sync");
         storage.db.persist(PersistMode::SyncAll).map_err(io_err)
     }
 }

@@ -118,6 +118,19 @@ pub struct Server {
 /// Origins are `member id << 40 | counter`.
 const ORIGIN_MEMBER_SHIFT: u32 = 40;
 
+/// Where this process's origin counter starts: the wall clock in microseconds (mod 2^40).
+/// A restarted member replays log entries its previous incarnation proposed, and their
+/// origins must not match this one's pending requests. No member proposes faster than
+/// one txn per microsecond, so a counter started at "now" stays above every origin an
+/// earlier incarnation handed out (until the clock wraps after 12.7 days, by which time
+/// those entries are long applied).
+fn first_origin_counter() -> u64 {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64);
+    (micros & ((1 << ORIGIN_MEMBER_SHIFT) - 1)).max(1)
+}
+
 /// A proposal's connection, when it was proposed, and who waits for its result.
 type Waiter = (ConnId, Instant, oneshot::Sender<Applied>);
 
@@ -180,9 +193,10 @@ impl Server {
             started,
             draining: tokio_util::sync::CancellationToken::new(),
             pending: Mutex::new(HashMap::new()),
-            // Origins carry the member id, so a reply token never matches on another member.
+            // Origins carry the member id, so a reply token never matches on another member,
+            // and start at the clock, so it never matches a previous run's either.
             next_origin: AtomicU64::new(
-                ((config_server_id & 0xff_ffff) << ORIGIN_MEMBER_SHIFT) | 1,
+                ((config_server_id & 0xff_ffff) << ORIGIN_MEMBER_SHIFT) | first_origin_counter(),
             ),
             next_conn: AtomicU64::new(1),
             raft: OnceLock::new(),

@@ -23,6 +23,7 @@
 //! [`Storage::layout_1_log`]); its tree keyspaces were already exact at `applied`, so
 //! they stay as they are.
 
+pub mod failpoint;
 pub mod wal;
 
 use std::io;

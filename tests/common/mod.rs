@@ -84,6 +84,8 @@ pub struct ServerOptions {
     pub max_client_cnxns: u32,
     pub whitelist: String,
     pub extra: Vec<(String, String)>,
+    /// Environment of the zkd process (e.g. `ZKD_FAILPOINT`, `ZKD_LOG_SEGMENT_BYTES`).
+    pub env: Vec<(String, String)>,
     /// Run Apache ZooKeeper (the reference) instead of zkd, whatever
     /// `ZKD_TEST_AGAINST_ZK` says: for tests that compare the two in one run.
     pub reference: bool,
@@ -98,6 +100,7 @@ impl Default for ServerOptions {
             max_client_cnxns: 0,
             whitelist: "*".to_string(),
             extra: Vec::new(),
+            env: Vec::new(),
             reference: false,
         }
     }
@@ -271,7 +274,9 @@ impl TestServer {
             c.arg(self.cfg_path());
             c
         } else {
-            zkd_command(&self.cfg_path())
+            let mut c = zkd_command(&self.cfg_path());
+            c.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
+            c
         };
         self.child = Some(spawn_logged(cmd, &self.log_path()));
         self.wait_ready();
@@ -891,5 +896,39 @@ pub fn zkcli_path() -> Option<&'static str> {
         Some(p)
     } else {
         None
+    }
+}
+
+/// Kill -9 cycles of the crash tests: `ZKD_CRASH_CYCLES` (20 unless set; 100 for a long run).
+pub fn crash_cycles() -> usize {
+    std::env::var("ZKD_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
+/// A small deterministic generator (xorshift), seeded from the clock and printed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new() -> Rng {
+        let seed = std::env::var("ZKD_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    | 1
+            });
+        eprintln!("random seed {seed} (ZKD_CRASH_SEED to repeat)");
+        Rng(seed)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
     }
 }

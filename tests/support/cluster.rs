@@ -76,6 +76,8 @@ pub type Tree = BTreeMap<String, (Vec<u8>, i32)>;
 pub struct ClusterOptions {
     /// Extra `key=value` lines for every member's zoo.cfg.
     pub extra: Vec<(String, String)>,
+    /// Environment of every zkd member (e.g. `ZKD_LOG_SEGMENT_BYTES`).
+    pub env: Vec<(String, String)>,
 }
 
 struct Member {
@@ -234,7 +236,9 @@ impl Cluster {
                 .arg(m.cfg_path());
             c
         } else {
-            zkd_command(&m.cfg_path())
+            let mut c = zkd_command(&m.cfg_path());
+            c.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
+            c
         };
         if m.join {
             cmd.arg("--join");

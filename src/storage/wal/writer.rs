@@ -196,6 +196,7 @@ impl Writer {
     fn push_segment(&mut self, first: u64, prev: Option<&[u8]>) -> io::Result<()> {
         let (path, file, end) = segment::create(&self.dir, first, prev, self.segment_bytes)?;
         tracing::debug!("log: new segment {}", path.display());
+        crate::storage::failpoint::pause("log-after-new-segment");
         self.index.write().segments.push_back(Segment {
             path,
             file: Arc::new(file),
@@ -316,6 +317,7 @@ impl Writer {
         }
         for seg in removed {
             std::fs::remove_file(&seg.path)?;
+            crate::storage::failpoint::pause("log-purge-between-deletes");
         }
         segment::sync_dir(&self.dir)
     }
