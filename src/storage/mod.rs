@@ -38,6 +38,11 @@ const LAYOUT_KEY: &[u8] = b"format";
 const LAYOUT_1_LOG: &str = "log";
 const LAYOUT_1_PURGED: &[u8] = b"purged";
 
+const FJALL_CACHE_BYTES: u64 = 8 << 20;
+/// fjall's smallest allowed journal budget.
+const FJALL_JOURNAL_BYTES: u64 = 64 << 20;
+const FJALL_MEMTABLE_BYTES: u64 = 8 << 20;
+
 #[derive(Clone)]
 pub struct Storage {
     pub dir: PathBuf,
@@ -58,13 +63,20 @@ impl Storage {
     pub fn open(dir: &Path) -> io::Result<Storage> {
         std::fs::create_dir_all(dir)?;
         let db = Database::builder(dir.join("db"))
-            // The log store decides when to sync; fjall must not fsync on its own schedule.
+            // Checkpoints decide when to sync; fjall must not fsync on its own schedule.
             .manual_journal_persist(true)
+            // fjall holds checkpoints, not the working set (the tree is in memory): reads
+            // are one sorted scan at start-up, so a small cache does, and a short journal
+            // keeps the replay after a crash short.
+            .cache_size(FJALL_CACHE_BYTES)
+            .max_journaling_size(FJALL_JOURNAL_BYTES)
             .open()
             .map_err(io_err)?;
         let ks = |name: &str| {
-            db.keyspace(name, KeyspaceCreateOptions::default)
-                .map_err(io_err)
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(FJALL_MEMTABLE_BYTES)
+            })
+            .map_err(io_err)
         };
         let (raft, state) = (ks("raft")?, ks("state")?);
         let log = Arc::new(wal::Wal::open(&dir.join("log"))?);
