@@ -11,8 +11,11 @@
 //! follower or a restart reads them back from the files.
 //!
 //! The vote is synced before `save_vote` returns: Raft's safety depends on a vote never
-//! being forgotten. The committed index rides the next fjall sync; losing it only means
-//! waiting for the leader to say it again.
+//! being forgotten. The committed index is not stored: openraft calls `save_committed`
+//! from its core loop on every commit, and a fjall write there would wait behind a
+//! checkpoint's batch and sync (a stall of every write). After a restart the committed
+//! index is learned again (a standalone server commits its whole log as soon as it leads,
+//! and serves only after applying it; a follower hears it from its leader).
 //!
 //! Entry format: a version byte ([`ENTRY_FORMAT`]) and the postcard encoding of
 //! openraft's entry. A newer zkd reads every older version it knows.
@@ -31,7 +34,6 @@ use super::{decode, encode, Entry, LogId, TypeConfig, Vote};
 use crate::storage::{io_err, Storage};
 
 const VOTE: &[u8] = b"vote";
-const COMMITTED: &[u8] = b"committed";
 
 /// Version of the entry encoding in the log.
 pub const ENTRY_FORMAT: u8 = 1;
@@ -347,15 +349,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(io_err)?
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        self.storage
-            .raft
-            .insert(COMMITTED, encode(&committed)?)
-            .map_err(io_err)
+    async fn save_committed(&mut self, _committed: Option<LogId>) -> Result<(), io::Error> {
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        Ok(self.read_meta::<Option<LogId>>(COMMITTED)?.flatten())
+        Ok(None)
     }
 
     async fn append<I>(

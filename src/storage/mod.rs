@@ -8,7 +8,7 @@
 //!
 //! | fjall keyspace | key                    | value                                   |
 //! |----------------|------------------------|-----------------------------------------|
-//! | `raft`     | `vote`, `committed`        | encoded Raft bookkeeping                |
+//! | `raft`     | `vote`                     | the Raft vote (synced on every change)  |
 //! | `nodes`    | znode path (UTF-8)         | `Znode::encode` (data, ACL, stat)       |
 //! | `sessions` | session id (i64 BE)        | negotiated timeout (i32 BE)             |
 //! | `state`    | `applied`, `membership`, `tree_meta`, `zxid_base`, `format` | the checkpoint's bookkeeping |
