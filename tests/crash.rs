@@ -295,3 +295,60 @@ async fn kill9_right_after_a_log_segment_rollover() {
 async fn kill9_between_the_deletes_of_a_log_purge() {
     kill9_at("log-purge-between-deletes").await;
 }
+
+/// The log's fsync fails (a failing or full disk): every later write is refused, reads
+/// keep working for the sessions that exist, nothing acknowledged is lost, and a restart
+/// on a working disk serves everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_log_fsync_refuses_writes_keeps_reads_and_loses_nothing() {
+    let mut opts = crash_options(None);
+    opts.env.push((
+        "ZKD_FAILPOINT".to_string(),
+        "log-sync-error@400".to_string(),
+    ));
+    let mut server = TestServer::start_with(opts);
+    let reader = server.connect().await;
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let burst = Burst::start(&server, 0, ledger.clone()).await;
+    let stopped = wait_until!(
+        Duration::from_secs(60),
+        server.log().contains("consensus stopped")
+    );
+    assert!(
+        stopped,
+        "the injected fsync error did not stop writes; log:\n{}",
+        server.log()
+    );
+    burst.finish().await;
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
+    assert!(
+        !ledger.creates.is_empty(),
+        "some writes were acknowledged first"
+    );
+    // Writes are refused (the connection closes: the outcome is unknown to the client) ...
+    let refused = within(
+        Duration::from_secs(30),
+        "a refused write",
+        reader.create("/crash/after-failure", b"", &open_acl()),
+    )
+    .await;
+    assert!(
+        refused.is_err(),
+        "a write was accepted after the log failed"
+    );
+    // ... reads keep working, and show every acknowledged write.
+    let (path, data, _) = &ledger.creates[ledger.creates.len() - 1];
+    let read = loop {
+        match reader.get_data(path).await {
+            Err(zk::Error::ConnectionLoss) => tokio::time::sleep(Duration::from_millis(50)).await,
+            r => break r,
+        }
+    };
+    assert_eq!(&read.expect("a read after the log failed").0, data);
+    assert!(server.is_running(), "zkd keeps running for reads");
+    server.opts.env.retain(|(k, _)| k != "ZKD_FAILPOINT");
+    server.kill9();
+    server.restart();
+    let n = verify(&server, 0, &ledger).await;
+    eprintln!("fsync failure: {n} acknowledged creates before it, all present after a restart");
+}

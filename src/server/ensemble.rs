@@ -238,6 +238,11 @@ impl Server {
         session_id: i64,
         timeout_ms: i32,
     ) -> io::Result<bool> {
+        if self.storage_failure.get().is_some() {
+            // Consensus is down for good: nothing can close a session any more, so every
+            // session the tree holds may reattach and read.
+            return Ok(self.tree.read().session(session_id).is_some());
+        }
         if self.tree.read().session(session_id).is_none() {
             // A leader fresh in office may not have applied every committed entry yet:
             // catch up to the commit index before calling a session unknown.

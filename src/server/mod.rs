@@ -108,6 +108,9 @@ pub struct Server {
     pub draining: tokio_util::sync::CancellationToken,
     /// Proposals of this member awaiting apply, by origin.
     pending: Mutex<HashMap<u64, Waiter>>,
+    /// Set once consensus stopped on a storage error (a failing fsync, a full disk): no
+    /// write can be made durable, so none is accepted; reads go on.
+    storage_failure: OnceLock<String>,
     next_origin: AtomicU64,
     next_conn: AtomicU64,
     raft: OnceLock<Raft>,
@@ -193,6 +196,7 @@ impl Server {
             started,
             draining: tokio_util::sync::CancellationToken::new(),
             pending: Mutex::new(HashMap::new()),
+            storage_failure: OnceLock::new(),
             // Origins carry the member id, so a reply token never matches on another member,
             // and start at the clock, so it never matches a previous run's either.
             next_origin: AtomicU64::new(
@@ -237,6 +241,7 @@ impl Server {
         tokio::spawn(expire_sessions(server.clone()));
         tokio::spawn(reap_containers(server.clone()));
         tokio::spawn(snapshot_by_size(server.clone()));
+        tokio::spawn(stop_writes_on_storage_failure(server.clone()));
         Ok(server)
     }
 
@@ -393,6 +398,9 @@ impl Server {
         auth: Vec<AuthId>,
         kind: TxnKind,
     ) -> io::Result<oneshot::Receiver<Applied>> {
+        if let Some(why) = self.storage_failure.get() {
+            return Err(io::Error::other(format!("writes are refused: {why}")));
+        }
         let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending
@@ -524,6 +532,38 @@ async fn expire_sessions(server: Arc<Server>) {
                 .propose_internal(session_id, TxnKind::CloseSession)
                 .await;
         }
+    }
+}
+
+/// Consensus stops for good on a storage error (the log's fsync failed, the disk is
+/// full): nothing more can be made durable. Writes in flight are dropped (their clients
+/// see the connection close and do not know the outcome, as after any crash; none of them
+/// was acknowledged) and every later write is refused, while reads keep being served
+/// from the tree. ZooKeeper and etcd exit here; zkd keeps answering reads until the
+/// operator restarts it on a working disk.
+async fn stop_writes_on_storage_failure(server: Arc<Server>) {
+    let Some(raft) = server.raft() else { return };
+    let mut metrics = raft.metrics();
+    let mut last_look = false;
+    loop {
+        let failure = match &metrics.borrow_watched().running_state {
+            Ok(()) => None,
+            Err(fatal) => Some(fatal.to_string()),
+        };
+        if let Some(why) = failure {
+            tracing::error!(
+                "consensus stopped: {why}. zkd refuses every write from now on and keeps \
+                 serving reads; fix the disk and restart it (no acknowledged write is lost)"
+            );
+            let _ = server.storage_failure.set(why);
+            server.fail_pending("the log cannot be written");
+            return;
+        }
+        if last_look {
+            return;
+        }
+        // After the core is gone, look at its last word once more.
+        last_look = metrics.changed().await.is_err();
     }
 }
 

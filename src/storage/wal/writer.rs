@@ -253,6 +253,7 @@ impl Writer {
                 seg.end = end + self.buf.len() as u64;
             }
         }
+        crate::storage::failpoint::error("log-sync-error")?;
         file.sync_data()
     }
 
