@@ -151,6 +151,16 @@ impl Effects {
     }
 
     pub(crate) fn dirty(&mut self, d: Dirty) {
+        // Most txns dirty a node or two: a look along the list beats a set.
+        if self.dirty.len() < 16 {
+            if !self.dirty.contains(&d) {
+                self.dirty.push(d);
+            }
+            return;
+        }
+        if self.seen.is_empty() {
+            self.seen.extend(self.dirty.iter().cloned());
+        }
         if self.seen.insert(d.clone()) {
             self.dirty.push(d);
         }
@@ -348,9 +358,11 @@ impl DataTree {
 
     // ---- primitive mutations (the only code that changes `nodes`) ----
 
-    fn record(&mut self, u: Undo) {
+    /// Note how to reverse a mutation, inside a multi only: `undo` is not even built
+    /// (no path copied) for a single op.
+    fn record(&mut self, undo: impl FnOnce() -> Undo) {
         if let Some(log) = self.undo.as_mut() {
-            log.push(u);
+            log.push(undo());
         }
     }
 
@@ -371,7 +383,7 @@ impl DataTree {
             NodeKind::Ephemeral(s) => {
                 let grown = self.ephemerals.entry(s).or_default().insert(path.clone());
                 if let Some(before) = grown {
-                    self.record(Undo::EphemeralCapacity(s, before));
+                    self.record(|| Undo::EphemeralCapacity(s, before));
                 }
             }
             NodeKind::Persistent => {}
@@ -405,14 +417,14 @@ impl DataTree {
     }
 
     fn insert_node(&mut self, path: String, node: Znode) {
-        self.record(Undo::Inserted(path.clone()));
+        self.record(|| Undo::Inserted(path.clone()));
         self.raw_insert(path, node);
     }
 
     fn remove_node(&mut self, path: &str) -> Option<Znode> {
         let node = self.raw_remove(path)?;
         if self.undo.is_some() {
-            self.record(Undo::Removed(path.to_string(), node.clone()));
+            self.record(|| Undo::Removed(path.to_string(), node.clone()));
         } else {
             self.acl_cache.released();
         }
@@ -422,7 +434,7 @@ impl DataTree {
     fn add_child(&mut self, parent: &str, name: &str) {
         if let Some(n) = self.nodes.get_mut(parent) {
             if n.children.insert(name.to_string()) {
-                self.record(Undo::ChildAdded(parent.to_string(), name.to_string()));
+                self.record(|| Undo::ChildAdded(parent.to_string(), name.to_string()));
             }
         }
     }
@@ -430,7 +442,7 @@ impl DataTree {
     fn remove_child(&mut self, parent: &str, name: &str) {
         if let Some(n) = self.nodes.get_mut(parent) {
             if n.children.remove(name) {
-                self.record(Undo::ChildRemoved(parent.to_string(), name.to_string()));
+                self.record(|| Undo::ChildRemoved(parent.to_string(), name.to_string()));
             }
         }
     }
@@ -439,7 +451,7 @@ impl DataTree {
         if let Some(n) = self.nodes.get_mut(path) {
             let old = n.stat.clone();
             f(&mut n.stat);
-            self.record(Undo::Stat(path.to_string(), old));
+            self.record(|| Undo::Stat(path.to_string(), old));
         }
     }
 
@@ -449,7 +461,7 @@ impl DataTree {
             let old = std::mem::replace(&mut n.data, data);
             let old_len = old.as_ref().map_or(0, |d| d.len() as u64);
             self.data_size = (self.data_size + new_len).saturating_sub(old_len);
-            self.record(Undo::Data(path.to_string(), old));
+            self.record(|| Undo::Data(path.to_string(), old));
         }
     }
 
@@ -457,7 +469,7 @@ impl DataTree {
         if let Some(n) = self.nodes.get_mut(path) {
             let old = std::mem::replace(&mut n.acl, acl);
             if self.undo.is_some() {
-                self.record(Undo::Acl(path.to_string(), old));
+                self.record(|| Undo::Acl(path.to_string(), old));
             } else {
                 drop(old);
                 self.acl_cache.released();
