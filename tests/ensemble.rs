@@ -594,6 +594,52 @@ async fn kill9_of_random_members_under_write_load_loses_no_acknowledged_write() 
     );
 }
 
+/// `zkd recover --force-new-cluster` on the one member left of an ensemble that lost its
+/// quorum for good: it replays its log after its last checkpoint (acknowledged writes
+/// included), writes a checkpoint, starts as an ensemble of itself and serves everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_new_cluster_brings_back_a_lone_survivor_with_every_acknowledged_write() {
+    let _serial = one_at_a_time().await;
+    let opts = ClusterOptions {
+        extra: vec![("snapCount".into(), "200".into())],
+        ..Default::default()
+    };
+    let mut cluster = blocking(|| Cluster::start_with(3, 0, opts));
+    let c = cluster.connect_any().await;
+    c.create("/survive", b"", &open_acl()).await.unwrap();
+    let mut acked = Vec::new();
+    for i in 0..500 {
+        let path = format!("/survive/n{i}");
+        c.create(&path, path.as_bytes(), &open_acl()).await.unwrap();
+        acked.push(path);
+    }
+    drop(c);
+    // Every member dies at once; two of them are gone for good.
+    for i in 0..3 {
+        blocking(|| cluster.kill9(i));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkd"))
+        .args(["recover", "--force-new-cluster", "--config"])
+        .arg(cluster.dir(0).join("zoo.cfg"))
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "zkd recover failed: {said}");
+    assert!(said.contains("recovered"), "{said}");
+    blocking(|| cluster.restart(0));
+    let tree = blocking(|| cluster.wait_converged(&[0], PROGRESS));
+    assert_all_present(&tree, &acked, "the recovered member");
+    let c = cluster.connect(0).await;
+    common::within(
+        PROGRESS,
+        "a write on the recovered member",
+        c.create("/survive/after", b"", &open_acl()),
+    )
+    .await
+    .unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. a follower that missed a lot catches up by snapshot
 
