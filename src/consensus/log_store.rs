@@ -416,12 +416,16 @@ mod tests {
     use super::*;
     use openraft::vote::RaftLeaderId;
 
+    fn log_id(term: u64, index: u64) -> LogId {
+        LogId::new(
+            openraft::impls::leader_id_adv::LeaderId::new(term, 1).to_committed(),
+            index,
+        )
+    }
+
     #[test]
     fn entries_round_trip_with_their_format_version() {
-        let log_id = LogId::new(
-            openraft::impls::leader_id_adv::LeaderId::new(3, 1).to_committed(),
-            42,
-        );
+        let log_id = log_id(3, 42);
         let entry = Entry {
             log_id,
             payload: EntryPayload::Blank,
@@ -433,5 +437,56 @@ mod tests {
         newer[0] = ENTRY_FORMAT + 1;
         let err = decode_entry(&newer).unwrap_err().to_string();
         assert!(err.contains("unknown to this zkd"), "{err}");
+    }
+
+    /// A layout-1 data dir (the log in fjall keyspace `log`, purged lazily, purge point
+    /// in `raft/purged`) moves into the wal on first open, exactly once.
+    #[tokio::test]
+    async fn a_layout_1_log_moves_into_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = fjall::Database::builder(dir.path().join("db"))
+                .open()
+                .unwrap();
+            let ks = |n: &str| {
+                db.keyspace(n, fjall::KeyspaceCreateOptions::default)
+                    .unwrap()
+            };
+            let (log, raft) = (ks("log"), ks("raft"));
+            ks("state");
+            for index in 3..=50u64 {
+                let entry = Entry {
+                    log_id: log_id(2, index),
+                    payload: EntryPayload::Blank,
+                };
+                // Layout 1: the bare postcard encoding, keyed by big-endian index.
+                log.insert(index.to_be_bytes(), encode(&entry).unwrap())
+                    .unwrap();
+            }
+            raft.insert(b"purged", encode(&log_id(2, 10)).unwrap())
+                .unwrap();
+            db.persist(fjall::PersistMode::SyncAll).unwrap();
+        }
+        let storage = Storage::open(dir.path()).unwrap();
+        assert!(storage.layout_1_log().unwrap().is_some());
+        let mut store = LogStore::open(storage.clone(), Arc::new(AtomicU64::new(0)), 0).unwrap();
+        assert!(
+            storage.layout_1_log().unwrap().is_none(),
+            "the old keyspace is gone"
+        );
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(2, 10)));
+        assert_eq!(state.last_log_id, Some(log_id(2, 50)));
+        let entries = store.try_get_log_entries(11..=50).await.unwrap();
+        let indexes: Vec<u64> = entries.iter().map(|e| e.log_id.index).collect();
+        assert_eq!(indexes, (11..=50).collect::<Vec<_>>());
+        drop((store, storage));
+        // Reopened: layout 2 now, nothing moved again.
+        let storage = Storage::open(dir.path()).unwrap();
+        assert!(storage.layout_1_log().unwrap().is_none());
+        let mut store = LogStore::open(storage, Arc::new(AtomicU64::new(0)), 0).unwrap();
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id(2, 50)));
+        assert_eq!(store.try_get_log_entries(11..51).await.unwrap().len(), 40);
     }
 }
