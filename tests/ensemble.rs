@@ -541,6 +541,7 @@ async fn kill9_of_random_members_under_write_load_loses_no_acknowledged_write() 
     let opts = ClusterOptions {
         extra: vec![("snapCount".into(), "300".into())],
         env: vec![("ZKD_LOG_SEGMENT_BYTES".into(), "65536".into())],
+        ..Default::default()
     };
     let mut cluster = blocking(|| Cluster::start_with(3, 0, opts));
     let mut rng = common::Rng::new();
@@ -638,6 +639,77 @@ async fn force_new_cluster_brings_back_a_lone_survivor_with_every_acknowledged_w
     )
     .await
     .unwrap();
+}
+
+/// The last zkd release on data layout 1 (the Raft log inside fjall, the tree written per
+/// entry); `.ci/test` builds it from this commit into `target/prev` and sets
+/// `ZKD_PREVIOUS_BIN`.
+const PREVIOUS_RELEASE: &str = "be6adfd";
+
+fn previous_release() -> Option<std::path::PathBuf> {
+    match std::env::var_os("ZKD_PREVIOUS_BIN") {
+        Some(bin) => Some(bin.into()),
+        None if std::env::var("ZKD_REQUIRE_PREVIOUS").is_ok_and(|v| v == "1") => {
+            panic!("ZKD_PREVIOUS_BIN is not set (.ci/test builds zkd {PREVIOUS_RELEASE} for it)")
+        }
+        None => {
+            eprintln!(
+                "skipped: set ZKD_PREVIOUS_BIN to a zkd built from {PREVIOUS_RELEASE} \
+                 (.ci/test does, and requires it)"
+            );
+            None
+        }
+    }
+}
+
+/// A 3-member ensemble of the previous release is upgraded one member at a time under
+/// writes through every member: old and new members replicate to each other, each
+/// upgraded member moves its data dir to the current layout, writes go on after every
+/// step, and no acknowledged write is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_upgrade_from_the_previous_release_under_writes_loses_nothing() {
+    let Some(previous) = previous_release() else {
+        return;
+    };
+    let _serial = one_at_a_time().await;
+    let opts = ClusterOptions {
+        extra: vec![("snapCount".into(), "500".into())],
+        bin: Some(previous),
+        ..Default::default()
+    };
+    let mut cluster = blocking(|| Cluster::start_with(3, 0, opts));
+    let c = cluster.connect_any().await;
+    c.create("/upgrade", b"", &open_acl()).await.unwrap();
+    drop(c);
+    let load = Load::start(addrs(&cluster), &[0, 1, 2, 0, 1, 2], "/upgrade", 8);
+    let t0 = Instant::now();
+    assert!(
+        load.wait_acked_since(t0, 300, PROGRESS).await,
+        "the previous release does not take writes"
+    );
+    for i in 0..cluster.len() {
+        blocking(|| cluster.stop(i));
+        cluster.set_binary(i, None);
+        blocking(|| cluster.restart(i));
+        assert!(
+            cluster.log(i).contains("the data dir is on layout 2 now"),
+            "member {i} did not upgrade its data dir; log:\n{}",
+            cluster.log(i)
+        );
+        let t = Instant::now();
+        assert!(
+            load.wait_acked_since(t, 300, PROGRESS).await,
+            "no writes after upgrading member {i}"
+        );
+    }
+    let acked = load.finish().await;
+    let all: Vec<usize> = (0..cluster.len()).collect();
+    let tree = blocking(|| cluster.wait_converged(&all, PROGRESS));
+    assert_all_present(&tree, &acked, "every upgraded member");
+    eprintln!(
+        "rolling upgrade: {} acknowledged writes on every member",
+        acked.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -133,7 +133,12 @@ pub fn free_ports(n: usize) -> (Vec<u16>, Vec<TcpListener>) {
 
 /// `zkd serve --config <cfg>` (the binary cargo built for this test run).
 pub fn zkd_command(cfg: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_zkd"));
+    zkd_command_of(Path::new(env!("CARGO_BIN_EXE_zkd")), cfg)
+}
+
+/// `<bin> serve --config <cfg>`: another zkd build (the rolling-upgrade test).
+pub fn zkd_command_of(bin: &Path, cfg: &Path) -> Command {
+    let mut c = Command::new(bin);
     c.arg("serve").arg("--config").arg(cfg);
     c
 }

@@ -30,7 +30,7 @@ use zookeeper_client as zk;
 
 use crate::common::{
     against_zk, four_letter_at, free_ports, print_log_tail, spawn_logged, zk_classpath,
-    zkd_command, SUPER_DIGEST,
+    zkd_command, zkd_command_of, SUPER_DIGEST,
 };
 use crate::proxy::Proxy;
 
@@ -78,6 +78,8 @@ pub struct ClusterOptions {
     pub extra: Vec<(String, String)>,
     /// Environment of every zkd member (e.g. `ZKD_LOG_SEGMENT_BYTES`).
     pub env: Vec<(String, String)>,
+    /// Run this zkd build instead of this test run's (an older release).
+    pub bin: Option<PathBuf>,
 }
 
 struct Member {
@@ -89,6 +91,8 @@ struct Member {
     dir: PathBuf,
     /// Started with `serve --join` (added by [`Cluster::launch_joining`]).
     join: bool,
+    /// Another zkd build to run instead of this test run's (see [`Cluster::set_binary`]).
+    bin: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -145,6 +149,7 @@ impl Cluster {
                     election_port: ports[3 * i + 2],
                     dir,
                     join: false,
+                    bin: opts.bin.clone(),
                     child: None,
                 }
             })
@@ -236,7 +241,10 @@ impl Cluster {
                 .arg(m.cfg_path());
             c
         } else {
-            let mut c = zkd_command(&m.cfg_path());
+            let mut c = match &m.bin {
+                Some(bin) => zkd_command_of(bin, &m.cfg_path()),
+                None => zkd_command(&m.cfg_path()),
+            };
             c.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
             c
         };
@@ -277,6 +285,7 @@ impl Cluster {
             election_port: ports[2],
             dir,
             join: true,
+            bin: None,
             child: None,
         });
         self.write_config(n);
@@ -471,6 +480,11 @@ impl Cluster {
     pub fn restart(&mut self, i: usize) {
         self.restart_nowait(i);
         self.wait_ready(&[i], READY_TIMEOUT);
+    }
+
+    /// Run member i from `bin` from its next start on (`None`: this test run's build).
+    pub fn set_binary(&mut self, i: usize, bin: Option<PathBuf>) {
+        self.members[i].bin = bin;
     }
 
     /// Like [`Cluster::restart`] without waiting (for a member that cannot reach a quorum).
