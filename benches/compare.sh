@@ -87,6 +87,11 @@ trap 'exit 130' INT TERM
 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; }
 
+# record_field LABEL WORKLOAD EXPR: record EXPR (see field) of WORKLOAD's report on both servers
+record_field() {
+    record "$1" "$(field "$WORK/$2.zk.json" "$3")" "$(field "$WORK/$2.zkd.json" "$3")"
+}
+
 # field FILE EXPR: a value from a zkd-bench --json report (python3, always installed here)
 field() {
     python3 -c 'import json,sys
@@ -304,27 +309,15 @@ log "half of ZooKeeper's peak write rate: $HALF ops/s"
 both zkd-first rate   "${COMMON[@]}" --keys 10000 --rate "$HALF" set
 
 for w in create set get; do
-    record "$w ops/s (16 sessions x depth 16, 100 B)" \
-        "$(field "$WORK/$w.zk.json" 'round(r["ops_per_sec"])')" \
-        "$(field "$WORK/$w.zkd.json" 'round(r["ops_per_sec"])')"
-    record "$w server CPU us per op" \
-        "$(field "$WORK/$w.zk.json" 'r["server_cpu_us_per_op"]')" \
-        "$(field "$WORK/$w.zkd.json" 'r["server_cpu_us_per_op"]')"
-    record "$w generator cores busy" \
-        "$(field "$WORK/$w.zk.json" 'r["generator_cores"]')" \
-        "$(field "$WORK/$w.zkd.json" 'r["generator_cores"]')"
-    record "$w p99 ms (saturated)" \
-        "$(field "$WORK/$w.zk.json" 'r["latency"]["p99_ms"]')" \
-        "$(field "$WORK/$w.zkd.json" 'r["latency"]["p99_ms"]')"
+    record_field "$w ops/s (16 sessions x depth 16, 100 B)" "$w" 'round(r["ops_per_sec"])'
+    record_field "$w server CPU us per op" "$w" 'r["server_cpu_us_per_op"]'
+    record_field "$w generator cores busy" "$w" 'r["generator_cores"]'
+    record_field "$w p99 ms (saturated)" "$w" 'r["latency"]["p99_ms"]'
 done
 for q in p50 p99 p999; do
-    record "set $q ms at $HALF ops/s" \
-        "$(field "$WORK/rate.zk.json" "r['latency']['${q}_ms']")" \
-        "$(field "$WORK/rate.zkd.json" "r['latency']['${q}_ms']")"
+    record_field "set $q ms at $HALF ops/s" rate "r['latency']['${q}_ms']"
 done
-record "achieved ops/s at $HALF ops/s target" \
-    "$(field "$WORK/rate.zk.json" 'round(r["ops_per_sec"])')" \
-    "$(field "$WORK/rate.zkd.json" 'round(r["ops_per_sec"])')"
+record_field "achieved ops/s at $HALF ops/s target" rate 'round(r["ops_per_sec"])'
 record "errors (all workloads)" "$(errors zk create set get rate)" "$(errors zkd create set get rate)"
 record "RSS MB after the workloads" "$(rss_mb zk)" "$(rss_mb zkd)"
 record "data dir MB after the workloads" "$(du_mb zk)" "$(du_mb zkd)"

@@ -168,16 +168,10 @@ both zkd-first set    "${COMMON[@]}" --keys 10000 set
 both zk-first  get    "${COMMON[@]}" --keys 10000 get
 
 for w in create set get; do
-    record "$w ops/s (16 sessions x depth 16, 100 B, over 3 members)" \
-        "$(field "$WORK/$w.zk.json" 'round(r["ops_per_sec"])')" \
-        "$(field "$WORK/$w.zkd.json" 'round(r["ops_per_sec"])')"
-    record "$w server CPU us per op (3 members)" \
-        "$(field "$WORK/$w.zk.json" 'r["server_cpu_us_per_op"]')" \
-        "$(field "$WORK/$w.zkd.json" 'r["server_cpu_us_per_op"]')"
+    record_field "$w ops/s (16 sessions x depth 16, 100 B, over 3 members)" "$w" 'round(r["ops_per_sec"])'
+    record_field "$w server CPU us per op (3 members)" "$w" 'r["server_cpu_us_per_op"]'
     for q in p50 p99; do
-        record "$w $q ms (saturated)" \
-            "$(field "$WORK/$w.zk.json" "r['latency']['${q}_ms']")" \
-            "$(field "$WORK/$w.zkd.json" "r['latency']['${q}_ms']")"
+        record_field "$w $q ms (saturated)" "$w" "r['latency']['${q}_ms']"
     done
 done
 record "errors (all workloads)" "$(errors zk create set get)" "$(errors zkd create set get)"

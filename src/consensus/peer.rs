@@ -538,12 +538,7 @@ impl PeerServer {
             "incoming-{}.tmp",
             meta.last_log_id.as_ref().map_or(0, |l| l.index)
         ));
-        let spool = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
+        let spool = crate::storage::create_file(&path)?;
         let mut file = std::io::BufWriter::new(spool);
         while let SnapshotFrame::Chunk(bytes) = recv::<SnapshotFrame>(framed).await? {
             file.write_all(&bytes)?;

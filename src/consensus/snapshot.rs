@@ -151,12 +151,7 @@ fn spool(storage: &Storage, view: &fjall::Snapshot) -> io::Result<File> {
     std::fs::create_dir_all(&dir)?;
     let index = meta.last_log_id.map_or(0, |l| l.index);
     let path = dir.join(format!("outgoing-{index:020}-{}.tmp", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)?;
+    let file = crate::storage::create_file(&path)?;
     // Unnamed from here on: it goes away with the last handle, even after a crash.
     std::fs::remove_file(&path)?;
     let mut w = BufWriter::new(file);

@@ -59,6 +59,16 @@ pub fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
+/// Create (or empty) a file for reading and writing.
+pub fn create_file(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}
+
 impl Storage {
     pub fn open(dir: &Path) -> io::Result<Storage> {
         std::fs::create_dir_all(dir)?;

@@ -251,27 +251,22 @@ fn recover(dir: &Path, segment_bytes: u64) -> io::Result<Index> {
             std::fs::remove_file(&path)?;
             continue;
         };
-        if scanned.first != named_first {
-            return Err(io::Error::new(
+        let invalid = |what: String| {
+            io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "log file {} says it starts at {}",
-                    path.display(),
-                    scanned.first
-                ),
-            ));
+                format!("log file {} {what}", path.display()),
+            )
+        };
+        if scanned.first != named_first {
+            return Err(invalid(format!("says it starts at {}", scanned.first)));
         }
         if let Some(prev_seg) = index.segments.back() {
             let expected = prev_seg.first + prev_seg.offsets.len() as u64;
             if scanned.first != expected {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "log file {} starts at index {} but the one before ends before {expected}",
-                        path.display(),
-                        scanned.first
-                    ),
-                ));
+                return Err(invalid(format!(
+                    "starts at index {} but the one before ends before {expected}",
+                    scanned.first
+                )));
             }
         }
         let file = std::fs::OpenOptions::new()

@@ -259,12 +259,7 @@ pub fn create(
     size: u64,
 ) -> io::Result<(PathBuf, File, u64)> {
     let path = dir.join(file_name(first));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)?;
+    let file = crate::storage::create_file(&path)?;
     let header = encode_header(first, prev);
     use std::os::unix::fs::FileExt;
     file.write_all_at(&header, 0)?;
