@@ -128,9 +128,11 @@ impl Checkpoint {
     }
 }
 
-type Job = (Checkpoint, oneshot::Sender<io::Result<()>>);
+type Job = Box<dyn FnOnce(&Storage) + Send>;
 
-/// The thread that writes checkpoints, one at a time, in the order they were captured.
+/// The one thread that writes the tree's keyspaces: checkpoints, one at a time, in the
+/// order they were captured, and the installs of snapshots received from a leader. One
+/// queue for both, so a checkpoint captured before an install can never land after it.
 #[derive(Clone)]
 pub struct Checkpointer {
     tx: mpsc::Sender<Job>,
@@ -142,8 +144,8 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("zkd-checkpoint".into())
             .spawn(move || {
-                for (checkpoint, reply) in rx {
-                    let _ = reply.send(write_logged(&storage, &checkpoint));
+                for job in rx {
+                    job(&storage);
                 }
             })?;
         Ok(Checkpointer { tx })
@@ -151,9 +153,21 @@ impl Checkpointer {
 
     /// Queue a checkpoint; the receiver says when it is durable.
     pub fn submit(&self, checkpoint: Checkpoint) -> oneshot::Receiver<io::Result<()>> {
+        self.run(move |storage| write_logged(storage, &checkpoint))
+    }
+
+    /// Run `job` on the checkpoint thread after everything queued before it.
+    pub fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Storage) -> io::Result<T> + Send + 'static,
+    ) -> oneshot::Receiver<io::Result<T>> {
         let (reply, rx) = oneshot::channel();
-        if let Err(mpsc::SendError((_, reply))) = self.tx.send((checkpoint, reply)) {
-            let _ = reply.send(Err(io::Error::other("the checkpoint thread has stopped")));
+        let job: Job = Box::new(move |storage| {
+            let _ = reply.send(job(storage));
+        });
+        if let Err(mpsc::SendError(job)) = self.tx.send(job) {
+            // The thread is gone: dropping the job drops `reply`, and the receiver says so.
+            drop(job);
         }
         rx
     }

@@ -274,15 +274,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
         let file = snapshot.into_file().await?;
-        let storage = self.storage.clone();
         let meta_owned = meta.clone();
-        let contents = tokio::task::spawn_blocking(move || {
-            let contents = snapshot::read(file)?;
-            snapshot::install(&storage, &meta_owned, &contents)?;
-            Ok::<_, io::Error>(contents)
-        })
-        .await
-        .map_err(io_err)??;
+        // On the checkpoint thread, after any checkpoint captured before this install.
+        let contents = self
+            .checkpointer
+            .run(move |storage| {
+                let contents = snapshot::read(file)?;
+                snapshot::install(storage, &meta_owned, &contents)?;
+                Ok(contents)
+            })
+            .await
+            .map_err(|_| io::Error::other("the checkpoint thread has stopped"))??;
         let loaded = tree_from_snapshot(&self.tree.read(), contents)?;
         *self.tree.write() = loaded.0;
         self.dirty.clear();
