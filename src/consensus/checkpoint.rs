@@ -11,7 +11,8 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use fjall::PersistMode;
@@ -136,6 +137,9 @@ type Job = Box<dyn FnOnce(&Storage) + Send>;
 #[derive(Clone)]
 pub struct Checkpointer {
     tx: mpsc::Sender<Job>,
+    /// Set by the first checkpoint that fails: it took its dirty set with it, so no later
+    /// checkpoint may claim a newer index (the log after the last good one stays).
+    failed: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
@@ -148,12 +152,27 @@ impl Checkpointer {
                     job(&storage);
                 }
             })?;
-        Ok(Checkpointer { tx })
+        Ok(Checkpointer {
+            tx,
+            failed: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// Queue a checkpoint; the receiver says when it is durable.
     pub fn submit(&self, checkpoint: Checkpoint) -> oneshot::Receiver<io::Result<()>> {
-        self.run(move |storage| write_logged(storage, &checkpoint))
+        let failed = self.failed.clone();
+        self.run(move |storage| {
+            if failed.load(Ordering::Acquire) {
+                return Err(io::Error::other(
+                    "an earlier checkpoint failed; no later one may be written",
+                ));
+            }
+            let result = write_logged(storage, &checkpoint);
+            if result.is_err() {
+                failed.store(true, Ordering::Release);
+            }
+            result
+        })
     }
 
     /// Run `job` on the checkpoint thread after everything queued before it.

@@ -246,7 +246,19 @@ impl LogReader {
         for (_, bytes) in self.storage.log.read(start, cached_from.min(end))? {
             out.push(decode_entry(&bytes)?);
         }
-        out.append(&mut cached);
+        // openraft must never get a range with a hole in it: if entries were purged
+        // meanwhile, answer with the contiguous prefix from `start` (possibly none).
+        if out.first().is_some_and(|e| e.log_id.index != start) {
+            return Ok(Vec::new());
+        }
+        let continues = match (out.last(), cached.first()) {
+            (Some(last), Some(first)) => last.log_id.index + 1 == first.log_id.index,
+            (None, Some(_)) => false,
+            _ => true,
+        };
+        if continues {
+            out.append(&mut cached);
+        }
         Ok(out)
     }
 

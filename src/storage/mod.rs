@@ -134,6 +134,12 @@ impl Storage {
             .db
             .keyspace(LAYOUT_1_LOG, KeyspaceCreateOptions::default)
             .map_err(io_err)?;
+        if self.get(&self.state, LAYOUT_KEY)?.is_some() {
+            // The upgrade finished (layout 2 is recorded, durably, first); only the old
+            // keyspace's deletion was cut short.
+            self.db.delete_keyspace(log).map_err(io_err)?;
+            return Ok(None);
+        }
         Ok(Some((log, self.get(&self.raft, LAYOUT_1_PURGED)?)))
     }
 

@@ -262,7 +262,20 @@ fn recover(dir: &Path, segment_bytes: u64) -> io::Result<Index> {
         }
         if let Some(prev_seg) = index.segments.back() {
             let expected = prev_seg.first + prev_seg.offsets.len() as u64;
-            if scanned.first != expected {
+            if scanned.first > expected && scanned.prev.is_some() {
+                // Only a purge of everything starts a segment past the log's end (a
+                // rollover never leaves a gap): this purge did not get to delete the
+                // segments before it. Finish it.
+                for old in std::mem::take(&mut index.segments) {
+                    tracing::warn!(
+                        "log: removing {} (a purge up to {} did not finish)",
+                        old.path.display(),
+                        scanned.first - 1
+                    );
+                    std::fs::remove_file(&old.path)?;
+                }
+                segment::sync_dir(dir)?;
+            } else if scanned.first != expected {
                 return Err(invalid(format!(
                     "starts at index {} but the one before ends before {expected}",
                     scanned.first

@@ -29,6 +29,12 @@ pub const FRAME_HEADER: usize = 16;
 /// The largest `prev` a header may hold (a copy of one entry).
 const MAX_PREV: usize = 64 << 20;
 const SECTOR: usize = 512;
+/// Bytes the writer leaves unsynced at most (one record may exceed it on its own).
+pub const MAX_UNSYNCED: usize = 1 << 20;
+/// How far past a torn frame a crash can have left bytes: the unsynced round it belonged
+/// to. Non-zero bytes beyond this (and beyond the frame's own length) mean the bad frame
+/// was synced long ago: damage, not a torn write.
+const TORN_WINDOW: usize = 4 * MAX_UNSYNCED;
 
 pub fn file_name(first: u64) -> String {
     format!("log-{first:020}.wal")
@@ -234,6 +240,23 @@ pub fn scan(path: &Path, last: bool) -> io::Result<Option<Scanned>> {
             at,
             "incomplete entry before the end of the log",
         ));
+    }
+    if torn {
+        let claimed = if at + FRAME_HEADER <= b.len() {
+            u32_at(&b, at) as usize
+        } else {
+            0
+        };
+        let limit = at
+            .saturating_add(FRAME_HEADER + claimed)
+            .saturating_add(TORN_WINDOW);
+        if limit < b.len() && b[limit..].iter().any(|&x| x != 0) {
+            return Err(damaged(
+                path,
+                at,
+                "a damaged entry with more of the log after it",
+            ));
+        }
     }
     Ok(Some(Scanned {
         first,

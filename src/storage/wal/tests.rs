@@ -215,3 +215,54 @@ fn damage_in_an_older_segment_refuses_to_open() {
         .expect("must not open");
     assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
 }
+
+#[test]
+fn a_torn_looking_entry_with_much_log_after_it_is_damage() {
+    // Synced long ago: a flipped byte and a zeroed sector share in entry 10, with more
+    // than the unsynced window of records after it. Cutting there would drop them.
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open_with(dir.path(), 64 << 20).unwrap();
+    append(&wal, 1, 100_001, 1000);
+    let offsets = wal.index.read().segments[0].offsets.clone();
+    drop(wal);
+    let path = &segments(dir.path())[0];
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    let at = offsets[9] as u64;
+    let next_sector = (at / 512 + 1) * 512;
+    let end = offsets[10] as u64;
+    // The frame's share of the next sector, or its payload's tail, reads as zeros.
+    let from = if next_sector < end {
+        next_sector
+    } else {
+        at + 17
+    };
+    file.write_all_at(&vec![0u8; (end - from) as usize], from)
+        .unwrap();
+    file.sync_all().unwrap();
+    let err = Wal::open_with(dir.path(), 64 << 20)
+        .err()
+        .expect("must not open");
+    assert!(
+        err.to_string()
+            .contains("damaged entry with more of the log after it"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unfinished_purge_of_everything_is_finished_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open_with(dir.path(), 1 << 20).unwrap();
+    append(&wal, 1, 51, 5);
+    let old = segments(dir.path())[0].clone();
+    let saved = std::fs::read(&old).unwrap();
+    wal.purge(100, b"purged at 100".to_vec()).unwrap();
+    append(&wal, 101, 103, 1);
+    drop(wal);
+    // The crash came before the old segment's deletion was durable.
+    std::fs::write(&old, saved).unwrap();
+    let wal = Wal::open_with(dir.path(), 1 << 20).unwrap();
+    assert_eq!(read_all(&wal), vec![101, 102]);
+    assert_eq!(wal.prev(), Some(b"purged at 100".to_vec()));
+    assert!(!old.exists(), "the purge was finished");
+}

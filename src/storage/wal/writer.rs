@@ -18,8 +18,7 @@ use parking_lot::RwLock;
 
 use super::{segment, Command, Done, Index, Segment};
 
-/// Bytes written between two fdatasyncs at most (one record may exceed it on its own).
-const MAX_UNSYNCED: usize = 1 << 20;
+use super::segment::MAX_UNSYNCED;
 
 pub struct Writer {
     dir: PathBuf,
@@ -78,11 +77,13 @@ impl Writer {
                     if let Err(e) = self.buffer(index, &payload) {
                         self.fail(e);
                     }
+                    // Per record, so a batch of large records cannot leave more than
+                    // this (plus one record) unsynced: recovery relies on it.
+                    if self.buf.len() >= MAX_UNSYNCED {
+                        self.sync_round();
+                    }
                 }
                 self.waiting.push(done);
-                if self.buf.len() >= MAX_UNSYNCED {
-                    self.sync_round();
-                }
             }
             Command::Truncate(last, reply) => {
                 self.sync_round();
@@ -107,8 +108,12 @@ impl Writer {
                 self.sync_round();
                 if self.failed.is_none() {
                     if let Err(e) = self.purge(upto, prev) {
-                        // Nothing lost: the records stay and the next purge tries again.
-                        tracing::warn!("log purge up to {upto} failed: {e}");
+                        // The records stay, but a purge of everything may have left no
+                        // segment that continues at upto + 1: nothing may be appended.
+                        self.fail(io::Error::new(
+                            e.kind(),
+                            format!("log purge up to {upto} failed: {e}"),
+                        ));
                     }
                 }
             }
