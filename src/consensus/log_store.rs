@@ -378,13 +378,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        // Encoded before the tail is locked: readers (replication, apply) wait on it.
+        let mut encoded = Vec::new();
         let mut records = Vec::new();
+        for entry in entries {
+            let bytes = encode_entry(&entry)?;
+            records.push((entry.log_id.index, bytes));
+            encoded.push((entry, records.last().map_or(0, |(_, b)| b.len())));
+        }
         {
             let mut tail = self.tail.lock();
-            for entry in entries {
-                let bytes = encode_entry(&entry)?;
-                records.push((entry.log_id.index, bytes));
-                let size = records.last().map_or(0, |(_, b)| b.len());
+            for (entry, size) in encoded {
                 tail.push(entry, size);
             }
             // Applied entries (written, then) leave memory beyond the budget.

@@ -32,8 +32,6 @@ use std::sync::{mpsc, Arc};
 
 use parking_lot::RwLock;
 
-pub use segment::FORMAT;
-
 /// Segment size unless `ZKD_LOG_SEGMENT_BYTES` says otherwise (tests use small ones to
 /// exercise rollover).
 const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
@@ -95,7 +93,6 @@ enum Command {
 }
 
 pub struct Wal {
-    dir: PathBuf,
     index: Arc<RwLock<Index>>,
     writer: mpsc::Sender<Command>,
 }
@@ -118,15 +115,7 @@ impl Wal {
         std::thread::Builder::new()
             .name("zkd-log-writer".into())
             .spawn(move || w.run(rx))?;
-        Ok(Wal {
-            dir: dir.to_path_buf(),
-            index,
-            writer: tx,
-        })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        Ok(Wal { index, writer: tx })
     }
 
     fn send(&self, cmd: Command) -> io::Result<()> {
