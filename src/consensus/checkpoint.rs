@@ -118,15 +118,36 @@ impl Checkpoint {
                 None => batch.remove(&storage.sessions, id.to_be_bytes()),
             }
         }
-        batch.insert(&storage.state, APPLIED, encode(&self.applied)?);
-        batch.insert(&storage.state, MEMBERSHIP, encode(&self.membership)?);
-        batch.insert(&storage.state, TREE_META, encode(&self.tree_meta)?);
-        batch.insert(&storage.state, ZXID_BASE, encode(&self.zxid_base)?);
+        put_bookkeeping(
+            &mut batch,
+            storage,
+            &self.applied,
+            &self.membership,
+            self.tree_meta,
+            self.zxid_base,
+        )?;
         crate::storage::failpoint::pause("checkpoint-before-commit");
         batch.commit().map_err(io_err)?;
         crate::storage::failpoint::pause("checkpoint-before-sync");
         storage.db.persist(PersistMode::SyncAll).map_err(io_err)
     }
+}
+
+/// The keys that make the tree keyspaces a checkpoint at `applied`, for the batch that
+/// writes them: one place for checkpoints and snapshot installs.
+pub(super) fn put_bookkeeping(
+    batch: &mut fjall::OwnedWriteBatch,
+    storage: &Storage,
+    applied: &Option<LogId>,
+    membership: &StoredMembership,
+    tree_meta: (i64, i64),
+    zxid_base: i64,
+) -> io::Result<()> {
+    batch.insert(&storage.state, APPLIED, encode(applied)?);
+    batch.insert(&storage.state, MEMBERSHIP, encode(membership)?);
+    batch.insert(&storage.state, TREE_META, encode(&tree_meta)?);
+    batch.insert(&storage.state, ZXID_BASE, encode(&zxid_base)?);
+    Ok(())
 }
 
 type Job = Box<dyn FnOnce(&Storage) + Send>;

@@ -244,14 +244,14 @@ pub fn install(storage: &Storage, meta: &SnapshotMeta, c: &SnapshotContents) -> 
     for (id, timeout) in &c.sessions {
         batch.insert(&storage.sessions, id.to_be_bytes(), timeout.to_be_bytes());
     }
-    batch.insert(&storage.state, APPLIED, encode(&meta.last_log_id)?);
-    batch.insert(&storage.state, MEMBERSHIP, encode(&meta.last_membership)?);
-    batch.insert(
-        &storage.state,
-        TREE_META,
-        encode(&(c.last_zxid, c.next_session_id))?,
-    );
-    batch.insert(&storage.state, ZXID_BASE, encode(&c.zxid_base)?);
+    super::checkpoint::put_bookkeeping(
+        &mut batch,
+        storage,
+        &meta.last_log_id,
+        &meta.last_membership,
+        (c.last_zxid, c.next_session_id),
+        c.zxid_base,
+    )?;
     batch.commit().map_err(io_err)?;
     storage.db.persist(PersistMode::SyncAll).map_err(io_err)
 }
