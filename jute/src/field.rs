@@ -238,6 +238,23 @@ impl Field for Option<Bytes> {
     }
 }
 
+/// Nullable jute `buffer` held in one shared allocation: -1 <-> `None`.
+impl Field for Option<std::sync::Arc<[u8]>> {
+    const MIN_SIZE: usize = 4;
+
+    fn read_field(input: &[u8]) -> IResult<&[u8], Self> {
+        let (rest, blob) = read_blob(input)?;
+        Ok((rest, blob.map(std::sync::Arc::from)))
+    }
+
+    fn write_field(&self, out: &mut BytesMut) {
+        match self {
+            Some(b) => write_blob(b, out),
+            None => out.put_i32(-1),
+        }
+    }
+}
+
 /// jute `vector<T>`: i32 count then the elements; -1 decodes as empty.
 impl<T: Field> Field for Vec<T> {
     const MIN_SIZE: usize = 4;

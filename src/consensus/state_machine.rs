@@ -194,12 +194,6 @@ fn load_tree(
     last_zxid: i64,
     next_session_id: i64,
 ) -> io::Result<DataTree> {
-    let mut nodes = Vec::new();
-    for guard in storage.nodes.iter() {
-        let (k, v) = guard.into_inner().map_err(io_err)?;
-        let path = String::from_utf8(k.to_vec()).map_err(io_err)?;
-        nodes.push((path, Znode::decode(&v).map_err(io_err)?));
-    }
     let mut sessions = Vec::new();
     for guard in storage.sessions.iter() {
         let (k, v) = guard.into_inner().map_err(io_err)?;
@@ -207,13 +201,27 @@ fn load_tree(
         let timeout_ms = i32::from_be_bytes(v.as_ref().try_into().map_err(io_err)?);
         sessions.push((id, SessionInfo { timeout_ms }));
     }
-    Ok(DataTree::from_parts(
+    // Streamed into the tree (storage yields parents first): a million nodes are never
+    // held twice. The first bad entry ends the scan and fails the load.
+    let mut failure = None;
+    let nodes = storage.nodes.iter().map_while(|guard| {
+        let node = guard.into_inner().map_err(io_err).and_then(|(k, v)| {
+            let path = String::from_utf8(k.to_vec()).map_err(io_err)?;
+            Ok((path, Znode::decode(&v).map_err(io_err)?))
+        });
+        node.map_err(|e| failure = Some(e)).ok()
+    });
+    let tree = DataTree::from_parts(
         template.config().clone(),
-        nodes.into_iter(),
+        nodes,
         sessions.into_iter(),
         last_zxid,
         next_session_id,
-    ))
+    );
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(tree),
+    }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {

@@ -227,7 +227,7 @@ pub fn run(opts: &ExportOptions) -> Result<ExportSummary> {
             NodeKind::Container => containers += 1,
             _ => {}
         }
-        w.node(path, node.data.as_ref(), acl_ref, &node.stat)
+        w.node(&path, node.data.as_deref(), acl_ref, &node.stat)
             .map_err(io)?;
         if i.is_multiple_of(65536) {
             progress.update(false, || {

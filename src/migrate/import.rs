@@ -439,7 +439,7 @@ fn write_data_dir(tree: &ZkTree, dir: &Path, progress: &mut Progress) -> Result<
             Ok(ZkKind::Ttl(_)) => kinds.ttl += 1,
             Err(e) => return Err(Error::new(format!("{path}: {e}"))),
         }
-        let znode = Znode::new(node.data.clone(), acl, stat);
+        let znode = Znode::new(crate::tree::data_of(node.data.clone()), acl, stat);
         ingest
             .write(path.as_bytes(), znode.encode().to_vec())
             .map_err(werr)?;

@@ -414,7 +414,7 @@ impl<W: Write> SnapshotWriter<W> {
     pub fn node(
         &mut self,
         path: &str,
-        data: Option<&Bytes>,
+        data: Option<&[u8]>,
         acl_ref: i64,
         stat: &StatPersisted,
     ) -> io::Result<()> {

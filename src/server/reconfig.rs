@@ -329,7 +329,7 @@ impl Server {
                 Some(node) => Reply::Response {
                     err: err::OK,
                     body: jute::GetDataResponse {
-                        data: node.data.clone(),
+                        data: node.data_bytes(),
                         stat: node.stat(),
                     }
                     .encode()

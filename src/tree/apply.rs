@@ -13,6 +13,8 @@
 //! (BAD_ARGUMENTS) -> parent exists -> DELETE on parent -> node exists -> version ->
 //! children.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use jute::{
     create_flags, err, event, op, perms, Acl, Create2Response, CreateRequest, CreateResponse,
@@ -21,7 +23,7 @@ use jute::{
 };
 
 use super::acl::{check_perm, fixup_acl};
-use super::node::{NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
+use super::node::{data_of, Data, NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
 use super::path::{is_special, split, validate_path};
 use super::{reapable, Applied, DataTree, Effects, Reply};
 use crate::txn::{Txn, TxnKind};
@@ -31,7 +33,7 @@ pub(crate) struct CreateOp<'a> {
     /// 1, 15, 19 or 21: decides the reply shape, and 19/21 the node kind.
     pub op: i32,
     pub path: &'a str,
-    pub data: Option<Bytes>,
+    pub data: Option<Data>,
     pub acl: &'a [Acl],
     pub flags: i32,
     /// -1 for the non-TTL ops.
@@ -134,7 +136,7 @@ impl DataTree {
                 let c = CreateOp {
                     op: opcode,
                     path: &r.path,
-                    data: r.data,
+                    data: data_of(r.data),
                     acl: &r.acl,
                     flags: r.flags,
                     ttl: -1,
@@ -152,7 +154,7 @@ impl DataTree {
                 let c = CreateOp {
                     op: opcode,
                     path: &r.path,
-                    data: r.data,
+                    data: data_of(r.data),
                     acl: &r.acl,
                     flags: r.flags,
                     ttl: r.ttl,
@@ -167,7 +169,7 @@ impl DataTree {
             }
             op::SET_DATA => {
                 let r = decode!(SetDataRequest);
-                self.set_data(zxid, txn, &r.path, r.data, r.version, fx)
+                self.set_data(zxid, txn, &r.path, data_of(r.data), r.version, fx)
                     .map(|stat| SetDataResponse { stat }.encode())
             }
             op::SET_ACL => {
@@ -223,7 +225,8 @@ impl DataTree {
         }
         let (parent_path, _) = split(c.path).ok_or(err::BAD_ARGUMENTS)?;
         let acl = fixup_acl(c.acl, &txn.auth)?;
-        let parent = self.nodes.get(parent_path).ok_or(err::NO_NODE)?;
+        let parent_id = self.lookup(parent_path).ok_or(err::NO_NODE)?;
+        let parent = self.node(parent_id).ok_or(err::NO_NODE)?;
         if !check_perm(&parent.acl, &txn.auth, perms::CREATE) {
             return Err(err::NO_AUTH);
         }
@@ -236,7 +239,10 @@ impl DataTree {
         if !validate_path(&path) {
             return Err(err::BAD_ARGUMENTS);
         }
-        if self.nodes.contains_key(&path) {
+        // The suffix holds no `/`: the new path has the same parent. A valid path with
+        // an empty last name is `/` itself, which always exists.
+        let name = &path[path.rfind('/').map_or(0, |i| i + 1)..];
+        if name.is_empty() || parent.children.contains(name) {
             return Err(err::NODE_EXISTS);
         }
         if matches!(parent.kind(), NodeKind::Ephemeral(_)) {
@@ -253,18 +259,15 @@ impl DataTree {
         } else {
             0
         };
-        let parent_path = parent_path.to_string();
-        let parent_acl = std::sync::Arc::clone(&parent.acl);
+        let parent_acl = Arc::clone(&parent.acl);
         let acl = self.share_acl(acl, &parent_acl);
-        let name = split(&path).map_or_else(String::new, |(_, n)| n.to_string());
-        self.modify_stat(&parent_path, |s| {
+        self.modify_stat(parent_id, parent_path, |s| {
             s.cversion = parent_cv.wrapping_add(1);
             s.pzxid = zxid;
         });
-        self.add_child(&parent_path, &name);
         let node = Znode::new(
             c.data,
-            std::sync::Arc::clone(&acl),
+            Arc::clone(&acl),
             StatPersisted {
                 czxid: zxid,
                 mzxid: zxid,
@@ -278,11 +281,11 @@ impl DataTree {
             },
         );
         let stat = node.stat();
-        self.insert_node(path.clone(), node);
+        self.insert_node(parent_id, name, &path, node);
         fx.trigger(&path, event::NODE_CREATED, &acl);
-        fx.trigger(&parent_path, event::NODE_CHILDREN_CHANGED, &parent_acl);
+        fx.trigger(parent_path, event::NODE_CHILDREN_CHANGED, &parent_acl);
         fx.dirty_node(&path);
-        fx.dirty_node(&parent_path);
+        fx.dirty_node(parent_path);
         Ok((path, stat))
     }
 
@@ -298,12 +301,14 @@ impl DataTree {
         if path.contains('\0') || is_special(path) {
             return Err(err::BAD_ARGUMENTS);
         }
-        let (parent_path, _) = split(path).ok_or(err::BAD_ARGUMENTS)?;
-        let parent = self.nodes.get(parent_path).ok_or(err::NO_NODE)?;
+        let (parent_path, name) = split(path).ok_or(err::BAD_ARGUMENTS)?;
+        let parent_id = self.lookup(parent_path).ok_or(err::NO_NODE)?;
+        let parent = self.node(parent_id).ok_or(err::NO_NODE)?;
         if !check_perm(&parent.acl, &txn.auth, perms::DELETE) {
             return Err(err::NO_AUTH);
         }
-        let node = self.nodes.get(path).ok_or(err::NO_NODE)?;
+        let id = self.lookup_in(parent_id, name).ok_or(err::NO_NODE)?;
+        let node = self.node(id).ok_or(err::NO_NODE)?;
         next_version(node.stat.version, version)?;
         if !node.children.is_empty() {
             return Err(err::NOT_EMPTY);
@@ -319,15 +324,16 @@ impl DataTree {
         let Some((parent_path, name)) = split(path) else {
             return;
         };
-        let parent_acl = match self.nodes.get(parent_path) {
-            Some(p) => std::sync::Arc::clone(&p.acl),
-            None => return,
-        };
-        let Some(node) = self.remove_node(path) else {
+        let Some(parent_id) = self.lookup(parent_path) else {
             return;
         };
-        self.remove_child(parent_path, name);
-        self.modify_stat(parent_path, |s| {
+        let Some(parent_acl) = self.node(parent_id).map(|p| Arc::clone(&p.acl)) else {
+            return;
+        };
+        let Some(node) = self.remove_node(parent_id, name, path) else {
+            return;
+        };
+        self.modify_stat(parent_id, parent_path, |s| {
             if zxid > s.pzxid {
                 s.pzxid = zxid;
             }
@@ -343,7 +349,7 @@ impl DataTree {
         zxid: i64,
         txn: &Txn,
         path: &str,
-        data: Option<Bytes>,
+        data: Option<Data>,
         version: i32,
         fx: &mut Effects,
     ) -> Result<Stat, i32> {
@@ -351,21 +357,22 @@ impl DataTree {
         if !validate_path(path) {
             return Err(err::BAD_ARGUMENTS);
         }
-        let node = self.nodes.get(path).ok_or(err::NO_NODE)?;
+        let id = self.lookup(path).ok_or(err::NO_NODE)?;
+        let node = self.node(id).ok_or(err::NO_NODE)?;
         if !check_perm(&node.acl, &txn.auth, perms::WRITE) {
             return Err(err::NO_AUTH);
         }
         let new_version = next_version(node.stat.version, version)?;
-        let acl = std::sync::Arc::clone(&node.acl);
-        self.replace_data(path, data);
-        self.modify_stat(path, |s| {
+        let acl = Arc::clone(&node.acl);
+        self.replace_data(id, path, data);
+        self.modify_stat(id, path, |s| {
             s.version = new_version;
             s.mzxid = zxid;
             s.mtime = txn.time_ms;
         });
         fx.trigger(path, event::NODE_DATA_CHANGED, &acl);
         fx.dirty_node(path);
-        Ok(self.nodes.get(path).map(Znode::stat).unwrap_or_default())
+        Ok(self.node(id).map(Znode::stat).unwrap_or_default())
     }
 
     pub(crate) fn set_acl(
@@ -381,18 +388,19 @@ impl DataTree {
             return Err(err::BAD_ARGUMENTS);
         }
         let acl = fixup_acl(acl, &txn.auth)?;
-        let node = self.nodes.get(path).ok_or(err::NO_NODE)?;
+        let id = self.lookup(path).ok_or(err::NO_NODE)?;
+        let node = self.node(id).ok_or(err::NO_NODE)?;
         if !check_perm(&node.acl, &txn.auth, perms::ADMIN) {
             return Err(err::NO_AUTH);
         }
         let new_aversion = next_version(node.stat.aversion, version)?;
-        let current = std::sync::Arc::clone(&node.acl);
+        let current = Arc::clone(&node.acl);
         let acl = self.share_acl(acl, &current);
         drop(current);
-        self.replace_acl(path, acl);
-        self.modify_stat(path, |s| s.aversion = new_aversion);
+        self.replace_acl(id, path, acl);
+        self.modify_stat(id, path, |s| s.aversion = new_aversion);
         fx.dirty_node(path);
-        Ok(self.nodes.get(path).map(Znode::stat).unwrap_or_default())
+        Ok(self.node(id).map(Znode::stat).unwrap_or_default())
     }
 
     /// The multi-only `check` op: session -> validatePath -> exists -> READ -> version.
@@ -401,7 +409,7 @@ impl DataTree {
         if !validate_path(path) {
             return Err(err::BAD_ARGUMENTS);
         }
-        let node = self.nodes.get(path).ok_or(err::NO_NODE)?;
+        let node = self.get(path).ok_or(err::NO_NODE)?;
         if !check_perm(&node.acl, &txn.auth, perms::READ) {
             return Err(err::NO_AUTH);
         }
@@ -416,10 +424,13 @@ impl DataTree {
         let mut fx = Effects::default();
         let path = super::path::CONFIG_PATH;
         let data = format!("{members}version={zxid:x}");
-        if let Some(node) = self.nodes.get(path) {
-            let acl = std::sync::Arc::clone(&node.acl);
-            self.replace_data(path, Some(Bytes::from(data)));
-            self.modify_stat(path, |s| {
+        if let Some(id) = self.lookup(path) {
+            let acl = self
+                .node(id)
+                .map(|n| Arc::clone(&n.acl))
+                .unwrap_or_default();
+            self.replace_data(id, path, Some(Data::from(data.into_bytes())));
+            self.modify_stat(id, path, |s| {
                 s.version = s.version.wrapping_add(1);
                 s.mzxid = zxid;
                 s.mtime = time_ms;
@@ -439,7 +450,7 @@ impl DataTree {
     fn reap(&mut self, zxid: i64, time_ms: i64, paths: &[String]) -> Applied {
         let mut fx = Effects::default();
         for p in paths {
-            if is_special(p) || !self.nodes.get(p).is_some_and(|n| reapable(n, time_ms)) {
+            if is_special(p) || !self.get(p).is_some_and(|n| reapable(n, time_ms)) {
                 continue;
             }
             self.delete_node(zxid, p, &mut fx);

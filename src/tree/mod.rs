@@ -31,21 +31,25 @@ mod node;
 mod path;
 mod read;
 mod session;
+mod store;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use jute::{Acl, StatPersisted};
 
 pub use acl::{check_perm, digest_valid, fixup_acl, ip_matches, ip_valid, mask_digest_ids};
-pub use node::{NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
+pub use node::{data_of, Data, NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
 pub use path::CONFIG_PATH;
 pub use path::{ancestors, is_special, validate_path};
 pub use session::SessionInfo;
 
+pub use store::Children;
+
 use acl::AclCache;
 use ephemerals::EphemeralSet;
+use store::{Arena, NodeId, ROOT};
 
 /// Static configuration of the tree (identical on every replica).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -119,16 +123,15 @@ pub enum Dirty {
     Session(i64),
 }
 
-/// Reverse of one primitive mutation, recorded while a multi runs.
+/// Reverse of one primitive mutation, recorded while a multi runs. By path, not slot:
+/// a rolled-back delete puts the node back into a new slot.
 #[derive(Debug, Clone)]
 pub(crate) enum Undo {
     Inserted(String),
     Removed(String, Znode),
     Stat(String, StatPersisted),
-    Data(String, Option<Bytes>),
+    Data(String, Option<Data>),
     Acl(String, Arc<Vec<Acl>>),
-    ChildAdded(String, String),
-    ChildRemoved(String, String),
     /// A session's ephemeral set grew its (modelled Java) table from this size.
     EphemeralCapacity(i64, usize),
 }
@@ -181,8 +184,8 @@ impl Effects {
 #[derive(Debug, Clone)]
 pub struct DataTree {
     config: TreeConfig,
-    /// Full path -> node. Looked up, never iterated for results.
-    nodes: HashMap<String, Znode>,
+    /// The nodes; `/` is in slot [`ROOT`], every other node in its parent's children.
+    nodes: Arena,
     sessions: BTreeMap<i64, SessionInfo>,
     /// Session -> its plain ephemerals, kept from the first one's creation until the
     /// session closes (as ZooKeeper keeps the session's set).
@@ -213,7 +216,7 @@ impl DataTree {
     fn empty(config: TreeConfig) -> Self {
         DataTree {
             config,
-            nodes: HashMap::new(),
+            nodes: Arena::default(),
             sessions: BTreeMap::new(),
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
@@ -229,7 +232,7 @@ impl DataTree {
     /// Add whichever of the four system nodes is missing.
     fn add_system_nodes(&mut self) {
         for p in path::SPECIAL_PATHS {
-            if self.nodes.contains_key(p) {
+            if self.lookup(p).is_some() {
                 continue;
             }
             let mut stat = StatPersisted::default();
@@ -240,18 +243,54 @@ impl DataTree {
                 jute::ids::open_acl_unsafe()
             };
             let acl = self.acl_cache.intern(acl);
-            self.raw_insert(p.to_string(), Znode::new(Some(Bytes::new()), acl, stat));
-            if let Some((parent, name)) = path::split(p).filter(|_| p != "/") {
-                if let Some(n) = self.nodes.get_mut(parent) {
-                    n.children.insert(name.to_string());
-                }
+            let node = Znode::new(Some(Data::from(&[][..])), acl, stat);
+            // The four are added parent first, so each has its parent.
+            let _ = self.place(p, node);
+        }
+    }
+
+    /// Put a childless node at `path` when its parent exists (or it is the root of an
+    /// empty tree); a node already there is replaced, keeping its children. Gives the
+    /// node back when there is no parent. For building a tree and rolling back a
+    /// multi, not for applying txns.
+    fn place(&mut self, path: &str, node: Znode) -> Result<(), Znode> {
+        if path == "/" && self.nodes.len() == 0 {
+            self.index(path, &node);
+            let id = self.nodes.insert(node);
+            debug_assert_eq!(id, ROOT);
+            return Ok(());
+        }
+        if let Some(id) = self.lookup(path) {
+            let Some(slot) = self.nodes.get_mut(id) else {
+                return Err(node);
+            };
+            let children = std::mem::take(&mut slot.children);
+            let old = std::mem::replace(slot, node);
+            slot.children = children;
+            self.unindex(path, &old);
+            if let Some(new) = self.nodes.get(id).cloned() {
+                self.index(path, &new);
             }
+            return Ok(());
+        }
+        match path::split(path) {
+            Some((parent, name)) if !name.is_empty() && path != "/" => match self.lookup(parent) {
+                Some(parent) => {
+                    self.raw_insert(parent, name, path, node);
+                    Ok(())
+                }
+                None => Err(node),
+            },
+            _ => Err(node),
         }
     }
 
     /// Rebuild a tree from persisted parts. Children sets are rebuilt from the paths
     /// (any children in the given nodes are ignored); nodes whose parent is missing are
     /// dropped; missing system nodes are added; identical ACL lists are shared again.
+    /// Nodes are taken as they come: storage yields them in byte order, where a parent
+    /// (a strict prefix) comes before its descendants, so nothing is collected; a node
+    /// that arrives before its parent waits and is placed at the end.
     pub fn from_parts(
         config: TreeConfig,
         nodes: impl Iterator<Item = (String, Znode)>,
@@ -260,34 +299,34 @@ impl DataTree {
         next_session_id: i64,
     ) -> Self {
         let mut t = DataTree::empty(config);
-        // Sorted, so a parent (a strict prefix) comes before its descendants. Storage
-        // yields paths in byte order already, which the sort only confirms (linear).
-        let mut sorted: Vec<(String, Znode)> = nodes.collect();
-        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        t.nodes.reserve(sorted.len());
-        if sorted.first().map(|(p, _)| p.as_str()) != Some("/") {
-            t.add_system_nodes();
-        }
-        for (p, mut node) in sorted {
-            let link = if p == "/" {
-                None
-            } else {
-                match path::split(&p) {
-                    Some((parent, name)) if !name.is_empty() && t.nodes.contains_key(parent) => {
-                        Some((parent.to_string(), name.to_string()))
-                    }
-                    _ => continue,
-                }
-            };
-            // Only the system nodes can already be present (with their children).
-            node.children = t.raw_remove(&p).map(|e| e.children).unwrap_or_default();
+        let mut waiting = Vec::new();
+        // Consecutive nodes mostly share a parent: it is resolved once per run of them.
+        let mut last_parent: Option<(String, NodeId)> = None;
+        for (p, mut node) in nodes {
             node.acl = t.acl_cache.intern_arc(node.acl);
-            t.raw_insert(p, node);
-            if let Some((parent, name)) = link {
-                if let Some(n) = t.nodes.get_mut(&parent) {
-                    n.children.insert(name);
+            node.children = Children::default();
+            if t.nodes.len() == 0 && p != "/" {
+                t.add_system_nodes();
+            }
+            let split = path::split(&p).filter(|(_, name)| p != "/" && !name.is_empty());
+            if let (Some((parent, name)), Some((lp, lid))) = (split, last_parent.as_ref()) {
+                if parent == lp && t.lookup_in(*lid, name).is_none() {
+                    let lid = *lid;
+                    t.raw_insert(lid, name, &p, node);
+                    continue;
                 }
             }
+            if let Some((parent, _)) = split {
+                last_parent = t.lookup(parent).map(|id| (parent.to_string(), id));
+            }
+            if let Err(node) = t.place(&p, node) {
+                waiting.push((p, node));
+            }
+        }
+        waiting.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (p, node) in waiting {
+            // Still no parent: dropped.
+            let _ = t.place(&p, node);
         }
         t.add_system_nodes();
         t.sessions = sessions.collect();
@@ -323,24 +362,63 @@ impl DataTree {
 
     /// A node by path. `""` is ZooKeeper's alias of the root.
     pub fn get(&self, path: &str) -> Option<&Znode> {
-        self.nodes.get(if path.is_empty() { "/" } else { path })
+        let id = if path.is_empty() {
+            ROOT
+        } else {
+            self.lookup(path)?
+        };
+        self.nodes.get(id)
+    }
+
+    /// The slot of the node at `path`, resolved name by name from the root. Only
+    /// paths a node was created under resolve: `""`, `//a` or `/a/` do not.
+    fn lookup(&self, path: &str) -> Option<NodeId> {
+        if path == "/" {
+            return self.nodes.get(ROOT).map(|_| ROOT);
+        }
+        let rest = path.strip_prefix('/')?;
+        rest.split('/')
+            .try_fold(ROOT, |id, name| self.lookup_in(id, name))
+    }
+
+    /// The slot of the child `name` of the node in slot `parent`.
+    fn lookup_in(&self, parent: NodeId, name: &str) -> Option<NodeId> {
+        self.nodes.get(parent)?.children.get(name)
+    }
+
+    fn node(&self, id: NodeId) -> Option<&Znode> {
+        self.nodes.get(id)
     }
 
     /// Every node, depth first from `/` with children in sorted order (deterministic).
-    pub fn iter_nodes(&self) -> impl Iterator<Item = (&str, &Znode)> {
-        let mut stack = vec!["/".to_string()];
+    pub fn iter_nodes(&self) -> impl Iterator<Item = (String, &Znode)> {
+        let mut stack = vec![("/".to_string(), ROOT)];
         std::iter::from_fn(move || {
-            let p = stack.pop()?;
-            let (k, n) = self.nodes.get_key_value(&p)?;
-            for c in n.children.iter().rev() {
-                stack.push(if p == "/" {
-                    format!("/{c}")
+            let (p, id) = stack.pop()?;
+            let n = self.nodes.get(id)?;
+            for (name, child) in n.children.entries().rev() {
+                let cp = if p == "/" {
+                    format!("/{name}")
                 } else {
-                    format!("{p}/{c}")
-                });
+                    format!("{p}/{name}")
+                };
+                stack.push((cp, child));
             }
-            Some((k.as_str(), n))
+            Some((p, n))
         })
+    }
+
+    /// Number of nodes below `id`, itself excluded.
+    fn descendants_of(&self, id: NodeId) -> usize {
+        let mut count = 0;
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            if let Some(n) = self.nodes.get(id) {
+                count += n.children.len();
+                stack.extend(n.children.entries().map(|(_, c)| c));
+            }
+        }
+        count
     }
 
     /// Paths that would qualify for reaping at `now_ms`, sorted: containers with no
@@ -349,7 +427,7 @@ impl DataTree {
     pub fn reap_candidates(&self, now_ms: i64) -> Vec<String> {
         let mut out: BTreeSet<&String> = BTreeSet::new();
         for p in self.containers.iter().chain(self.ttls.iter()) {
-            if self.nodes.get(p).is_some_and(|n| reapable(n, now_ms)) {
+            if self.get(p).is_some_and(|n| reapable(n, now_ms)) {
                 out.insert(p);
             }
         }
@@ -370,31 +448,33 @@ impl DataTree {
         path::java_len(path) + node.data.as_ref().map_or(0, |d| d.len() as u64)
     }
 
-    /// Insert a node and index it; does not touch the parent's children.
-    fn raw_insert(&mut self, path: String, node: Znode) {
-        self.data_size += Self::node_size(&path, &node);
+    /// Count a node (stored at `path`) in the data size and the kind indexes.
+    fn index(&mut self, path: &str, node: &Znode) {
+        self.data_size += Self::node_size(path, node);
         match node.kind() {
             NodeKind::Container => {
-                self.containers.insert(path.clone());
+                self.containers.insert(path.to_string());
             }
             NodeKind::Ttl(_) => {
-                self.ttls.insert(path.clone());
+                self.ttls.insert(path.to_string());
             }
             NodeKind::Ephemeral(s) => {
-                let grown = self.ephemerals.entry(s).or_default().insert(path.clone());
+                let grown = self
+                    .ephemerals
+                    .entry(s)
+                    .or_default()
+                    .insert(path.to_string());
                 if let Some(before) = grown {
                     self.record(|| Undo::EphemeralCapacity(s, before));
                 }
             }
             NodeKind::Persistent => {}
         }
-        self.nodes.insert(path, node);
     }
 
-    /// Remove a node and unindex it; does not touch the parent's children.
-    fn raw_remove(&mut self, path: &str) -> Option<Znode> {
-        let node = self.nodes.remove(path)?;
-        self.data_size = self.data_size.saturating_sub(Self::node_size(path, &node));
+    /// Reverse of [`DataTree::index`].
+    fn unindex(&mut self, path: &str, node: &Znode) {
+        self.data_size = self.data_size.saturating_sub(Self::node_size(path, node));
         match node.kind() {
             NodeKind::Container => {
                 self.containers.remove(path);
@@ -413,16 +493,36 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
+    }
+
+    /// Store a childless node as child `name` of `parent` (whose path + name is
+    /// `path`) and index it. The caller has checked that the name is free.
+    fn raw_insert(&mut self, parent: NodeId, name: &str, path: &str, node: Znode) -> NodeId {
+        debug_assert!(node.children.is_empty());
+        self.index(path, &node);
+        let id = self.nodes.insert(node);
+        if let Some(p) = self.nodes.get_mut(parent) {
+            p.children.insert(name, id);
+        }
+        id
+    }
+
+    /// Take the childless child `name` (at `path`) out of `parent` and unindex it.
+    fn raw_remove(&mut self, parent: NodeId, name: &str, path: &str) -> Option<Znode> {
+        let id = self.nodes.get_mut(parent)?.children.remove(name)?;
+        let node = self.nodes.remove(id)?;
+        debug_assert!(node.children.is_empty(), "{path} removed with children");
+        self.unindex(path, &node);
         Some(node)
     }
 
-    fn insert_node(&mut self, path: String, node: Znode) {
-        self.record(|| Undo::Inserted(path.clone()));
-        self.raw_insert(path, node);
+    fn insert_node(&mut self, parent: NodeId, name: &str, path: &str, node: Znode) -> NodeId {
+        self.record(|| Undo::Inserted(path.to_string()));
+        self.raw_insert(parent, name, path, node)
     }
 
-    fn remove_node(&mut self, path: &str) -> Option<Znode> {
-        let node = self.raw_remove(path)?;
+    fn remove_node(&mut self, parent: NodeId, name: &str, path: &str) -> Option<Znode> {
+        let node = self.raw_remove(parent, name, path)?;
         if self.undo.is_some() {
             self.record(|| Undo::Removed(path.to_string(), node.clone()));
         } else {
@@ -431,32 +531,20 @@ impl DataTree {
         Some(node)
     }
 
-    fn add_child(&mut self, parent: &str, name: &str) {
-        if let Some(n) = self.nodes.get_mut(parent) {
-            if n.children.insert(name.to_string()) {
-                self.record(|| Undo::ChildAdded(parent.to_string(), name.to_string()));
+    fn modify_stat(&mut self, id: NodeId, path: &str, f: impl FnOnce(&mut StatPersisted)) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            if self.undo.is_some() {
+                let old = n.stat.clone();
+                f(&mut n.stat);
+                self.record(|| Undo::Stat(path.to_string(), old));
+            } else {
+                f(&mut n.stat);
             }
         }
     }
 
-    fn remove_child(&mut self, parent: &str, name: &str) {
-        if let Some(n) = self.nodes.get_mut(parent) {
-            if n.children.remove(name) {
-                self.record(|| Undo::ChildRemoved(parent.to_string(), name.to_string()));
-            }
-        }
-    }
-
-    fn modify_stat(&mut self, path: &str, f: impl FnOnce(&mut StatPersisted)) {
-        if let Some(n) = self.nodes.get_mut(path) {
-            let old = n.stat.clone();
-            f(&mut n.stat);
-            self.record(|| Undo::Stat(path.to_string(), old));
-        }
-    }
-
-    fn replace_data(&mut self, path: &str, data: Option<Bytes>) {
-        if let Some(n) = self.nodes.get_mut(path) {
+    fn replace_data(&mut self, id: NodeId, path: &str, data: Option<Data>) {
+        if let Some(n) = self.nodes.get_mut(id) {
             let new_len = data.as_ref().map_or(0, |d| d.len() as u64);
             let old = std::mem::replace(&mut n.data, data);
             let old_len = old.as_ref().map_or(0, |d| d.len() as u64);
@@ -465,8 +553,8 @@ impl DataTree {
         }
     }
 
-    fn replace_acl(&mut self, path: &str, acl: Arc<Vec<Acl>>) {
-        if let Some(n) = self.nodes.get_mut(path) {
+    fn replace_acl(&mut self, id: NodeId, path: &str, acl: Arc<Vec<Acl>>) {
+        if let Some(n) = self.nodes.get_mut(id) {
             let old = std::mem::replace(&mut n.acl, acl);
             if self.undo.is_some() {
                 self.record(|| Undo::Acl(path.to_string(), old));
@@ -492,28 +580,29 @@ impl DataTree {
         for u in log.into_iter().rev() {
             match u {
                 Undo::Inserted(p) => {
-                    self.raw_remove(&p);
+                    if let Some((parent, name)) = path::split(&p) {
+                        if let Some(parent) = self.lookup(parent) {
+                            self.raw_remove(parent, name, &p);
+                        }
+                    }
                 }
-                Undo::Removed(p, n) => self.raw_insert(p, n),
+                Undo::Removed(p, n) => {
+                    // Its parent is back already (undone in reverse order).
+                    let _ = self.place(&p, n);
+                }
                 Undo::Stat(p, s) => {
-                    if let Some(n) = self.nodes.get_mut(&p) {
+                    if let Some(n) = self.lookup(&p).and_then(|id| self.nodes.get_mut(id)) {
                         n.stat = s;
                     }
                 }
-                Undo::Data(p, d) => self.replace_data(&p, d),
+                Undo::Data(p, d) => {
+                    if let Some(id) = self.lookup(&p) {
+                        self.replace_data(id, &p, d);
+                    }
+                }
                 Undo::Acl(p, a) => {
-                    if let Some(n) = self.nodes.get_mut(&p) {
+                    if let Some(n) = self.lookup(&p).and_then(|id| self.nodes.get_mut(id)) {
                         n.acl = a;
-                    }
-                }
-                Undo::ChildAdded(p, c) => {
-                    if let Some(n) = self.nodes.get_mut(&p) {
-                        n.children.remove(&c);
-                    }
-                }
-                Undo::ChildRemoved(p, c) => {
-                    if let Some(n) = self.nodes.get_mut(&p) {
-                        n.children.insert(c);
                     }
                 }
                 Undo::EphemeralCapacity(s, before) => {

@@ -13,13 +13,13 @@
 //! for the ops before the failing one, `Error(code)` for it and
 //! `Error(RUNTIME_INCONSISTENCY)` after it, with reply err 0 in both cases.
 
-use bytes::Bytes;
 use jute::{
     err, op, Acl, Create2Response, CreateResponse, MultiOp, MultiRequest, MultiResponse,
     MultiResult, SetDataResponse,
 };
 
 use super::apply::{CreateOp, Mode};
+use super::node::{data_of, Data};
 use super::{DataTree, Effects};
 use crate::txn::Txn;
 
@@ -28,7 +28,7 @@ enum WriteOp {
     Create {
         op: i32,
         path: String,
-        data: Option<Bytes>,
+        data: Option<Data>,
         acl: Vec<Acl>,
         flags: i32,
         ttl: i64,
@@ -39,7 +39,7 @@ enum WriteOp {
     },
     SetData {
         path: String,
-        data: Option<Bytes>,
+        data: Option<Data>,
         version: i32,
     },
     Check {
@@ -71,7 +71,7 @@ fn normalize(ops: Vec<MultiOp>) -> Result<Vec<WriteOp>, i32> {
                         code
                     },
                     path: req.path,
-                    data: req.data,
+                    data: data_of(req.data),
                     acl: req.acl,
                     flags: req.flags,
                     ttl: -1,
@@ -94,7 +94,7 @@ fn normalize(ops: Vec<MultiOp>) -> Result<Vec<WriteOp>, i32> {
                 Ok(WriteOp::Create {
                     op: code,
                     path: req.path,
-                    data: req.data,
+                    data: data_of(req.data),
                     acl: req.acl,
                     flags: req.flags,
                     ttl,
@@ -106,7 +106,7 @@ fn normalize(ops: Vec<MultiOp>) -> Result<Vec<WriteOp>, i32> {
             }),
             MultiOp::SetData(r) => Ok(WriteOp::SetData {
                 path: r.path,
-                data: r.data,
+                data: data_of(r.data),
                 version: r.version,
             }),
             MultiOp::Check(r) => Ok(WriteOp::Check {

@@ -11,11 +11,12 @@
 //! containers, `0xFF00_0000_0000_0000 | ttl` for TTL nodes. Clients see 0 for
 //! containers and TTL nodes.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use jute::{Acl, DecodeError, Field, Stat, StatPersisted};
+
+use super::store::Children;
 
 /// `ephemeral_owner` of a container node.
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -59,28 +60,43 @@ impl NodeKind {
     }
 }
 
+/// A znode's data: one exact-size allocation, shared (not copied) when a checkpoint
+/// captures the node or a read replies with it.
+pub type Data = Arc<[u8]>;
+
+/// A request's data as a node's: copied once into an exact-size shared allocation (a
+/// decoded request's buffer may be a slice of a larger one that must not be kept).
+pub fn data_of(data: Option<Bytes>) -> Option<Data> {
+    data.map(|b| Data::from(&b[..]))
+}
+
 /// One znode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Znode {
     /// `None` is a null buffer (length -1 on the wire), distinct from empty data.
-    pub data: Option<Bytes>,
+    pub data: Option<Data>,
     /// Shared between nodes with identical lists.
     pub acl: Arc<Vec<Acl>>,
     /// Stored stat: cversion counts child creates; ephemeral_owner is raw.
     pub stat: StatPersisted,
-    /// Names (not paths) of the children, sorted.
-    pub children: BTreeSet<String>,
+    /// The children, by name (kept by the tree; empty in a node taken out of it).
+    pub children: Children,
 }
 
 impl Znode {
     /// A node without children.
-    pub fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, stat: StatPersisted) -> Self {
+    pub fn new(data: Option<Data>, acl: Arc<Vec<Acl>>, stat: StatPersisted) -> Self {
         Znode {
             data,
             acl,
             stat,
-            children: BTreeSet::new(),
+            children: Children::default(),
         }
+    }
+
+    /// The data as a reply buffer (no copy).
+    pub fn data_bytes(&self) -> Option<Bytes> {
+        self.data.clone().map(Bytes::from_owner)
     }
 
     /// Length of the data (0 for null).
@@ -120,7 +136,7 @@ impl Znode {
     /// Persisted form: data (nullable buffer), ACL vector, StatPersisted, jute-encoded.
     /// Children are not stored; [`super::DataTree::from_parts`] rebuilds them from paths.
     pub fn encode(&self) -> BytesMut {
-        let mut out = BytesMut::with_capacity(self.data.as_ref().map_or(0, Bytes::len) + 96);
+        let mut out = BytesMut::with_capacity(self.data.as_ref().map_or(0, |d| d.len()) + 96);
         self.data.write_field(&mut out);
         self.acl.as_ref().write_field(&mut out);
         self.stat.write_field(&mut out);
@@ -130,7 +146,7 @@ impl Znode {
     /// Inverse of [`Znode::encode`] (children empty, ACL not yet shared).
     pub fn decode(buf: &[u8]) -> Result<Znode, DecodeError> {
         let parse = |input| -> nom::IResult<&[u8], Znode> {
-            let (input, data) = <Option<Bytes>>::read_field(input)?;
+            let (input, data) = <Option<Data>>::read_field(input)?;
             let (input, acl) = <Vec<Acl>>::read_field(input)?;
             let (input, stat) = StatPersisted::read_field(input)?;
             Ok((input, Znode::new(data, Arc::new(acl), stat)))
@@ -149,7 +165,7 @@ mod tests {
     #[test]
     fn encode_decode_round_trip() {
         let mut n = Znode::new(
-            Some(Bytes::from_static(b"hello")),
+            Some(Data::from(&b"hello"[..])),
             Arc::new(vec![Acl {
                 perms: 31,
                 id: Id {
@@ -173,8 +189,11 @@ mod tests {
         assert_eq!(back, n);
         n.data = None;
         assert_eq!(Znode::decode(&n.encode()).unwrap().data, None);
-        n.data = Some(Bytes::new());
-        assert_eq!(Znode::decode(&n.encode()).unwrap().data, Some(Bytes::new()));
+        n.data = Some(Data::from(&[][..]));
+        assert_eq!(
+            Znode::decode(&n.encode()).unwrap().data.as_deref(),
+            Some(&[][..])
+        );
         let enc = n.encode();
         assert!(Znode::decode(&enc[..enc.len() - 1]).is_err());
         assert!(Znode::decode(&[0xff, 0xff, 0xff, 0xfe]).is_err());
@@ -184,8 +203,8 @@ mod tests {
     fn visible_stat() {
         let mut n = Znode::new(None, Arc::new(vec![]), StatPersisted::default());
         n.stat.cversion = 5;
-        n.children.insert("a".into());
-        n.children.insert("b".into());
+        n.children.insert("a", 1);
+        n.children.insert("b", 2);
         let s = n.stat();
         assert_eq!((s.cversion, s.num_children, s.data_length), (8, 2, 0));
         n.stat.ephemeral_owner = CONTAINER_OWNER;

@@ -48,7 +48,7 @@ impl DataTree {
     pub fn get_data(&self, path: &str, ids: &[AuthId]) -> Result<GetDataResponse, i32> {
         let node = self.node_with_perm(path, ids, perms::READ)?;
         Ok(GetDataResponse {
-            data: node.data.clone(),
+            data: node.data_bytes(),
             stat: node.stat(),
         })
     }
@@ -57,7 +57,7 @@ impl DataTree {
     pub fn get_children(&self, path: &str, ids: &[AuthId]) -> Result<GetChildrenResponse, i32> {
         let node = self.node_with_perm(path, ids, perms::READ)?;
         Ok(GetChildrenResponse {
-            children: node.children.iter().cloned().collect(),
+            children: node.children.names().map(str::to_string).collect(),
         })
     }
 
@@ -65,7 +65,7 @@ impl DataTree {
     pub fn get_children2(&self, path: &str, ids: &[AuthId]) -> Result<GetChildren2Response, i32> {
         let node = self.node_with_perm(path, ids, perms::READ)?;
         Ok(GetChildren2Response {
-            children: node.children.iter().cloned().collect(),
+            children: node.children.names().map(str::to_string).collect(),
             stat: node.stat(),
         })
     }
@@ -91,32 +91,16 @@ impl DataTree {
         path: &str,
         ids: &[AuthId],
     ) -> Result<GetAllChildrenNumberResponse, i32> {
-        let node = self.node_with_perm(path, ids, perms::READ)?;
+        self.node_with_perm(path, ids, perms::READ)?;
         let total = match path {
             "/" => self.node_count().saturating_sub(1),
             // ZooKeeper counts the keys starting with "" + "/": every node incl. "/".
             "" => self.node_count(),
-            _ => self.descendants(path, node),
+            _ => self.descendants_of(self.lookup(path).ok_or(err::NO_NODE)?),
         };
         Ok(GetAllChildrenNumberResponse {
             total_number: i32::try_from(total).unwrap_or(i32::MAX),
         })
-    }
-
-    fn descendants(&self, path: &str, node: &Znode) -> usize {
-        let mut count = 0;
-        let mut stack: Vec<String> = node
-            .children
-            .iter()
-            .map(|c| format!("{path}/{c}"))
-            .collect();
-        while let Some(p) = stack.pop() {
-            count += 1;
-            if let Some(n) = self.nodes.get(&p) {
-                stack.extend(n.children.iter().map(|c| format!("{p}/{c}")));
-            }
-        }
-        count
     }
 
     /// getEphemerals: the session's own ephemerals, in the order ZooKeeper lists them

@@ -54,7 +54,7 @@ impl DataTree {
     pub fn ephemerals_in_zookeeper_order(&self, session: i64) -> Vec<String> {
         self.ephemerals
             .get(&session)
-            .map(|s| s.close_order(|p| self.nodes.get(p).map_or(0, |n| n.stat.czxid)))
+            .map(|s| s.close_order(|p| self.get(p).map_or(0, |n| n.stat.czxid)))
             .unwrap_or_default()
     }
 

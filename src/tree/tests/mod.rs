@@ -185,7 +185,11 @@ impl H {
     }
 
     pub fn children(&self, path: &str) -> Vec<String> {
-        self.node(path).children.iter().cloned().collect()
+        self.node(path)
+            .children
+            .names()
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -266,12 +270,16 @@ pub(super) struct State {
     next_session_id: i64,
 }
 
+impl DataTree {
+    /// A node to tamper with (tests set stats no op can reach).
+    pub(super) fn node_mut(&mut self, path: &str) -> Option<&mut Znode> {
+        let id = self.lookup(path)?;
+        self.nodes.get_mut(id)
+    }
+}
+
 pub(super) fn state(t: &DataTree) -> State {
-    let mut nodes: Vec<(String, Znode)> = t
-        .nodes
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut nodes: Vec<(String, Znode)> = t.iter_nodes().map(|(k, v)| (k, v.clone())).collect();
     nodes.sort_by(|a, b| a.0.cmp(&b.0));
     State {
         nodes,
@@ -296,7 +304,7 @@ pub(super) fn state(t: &DataTree) -> State {
 pub(super) fn assert_consistent(t: &DataTree) {
     let rebuilt = DataTree::from_parts(
         t.config.clone(),
-        t.nodes.iter().map(|(k, v)| (k.clone(), v.clone())),
+        t.iter_nodes().map(|(k, v)| (k, v.clone())),
         t.sessions().map(|(k, v)| (k, v.clone())),
         t.last_zxid(),
         t.next_session_id(),
@@ -313,12 +321,12 @@ fn fresh_tree() {
     // "/" (1) + "/zookeeper" (10) + "/zookeeper/quota" (16) + "/zookeeper/config" (17)
     assert_eq!(t.approximate_data_size(), 44);
     let root = t.get("/").unwrap();
-    assert_eq!(root.children.iter().collect::<Vec<_>>(), ["zookeeper"]);
-    assert_eq!(root.data, Some(Bytes::new()));
+    assert_eq!(root.children.names().collect::<Vec<_>>(), ["zookeeper"]);
+    assert_eq!(root.data.as_deref(), Some(&[][..]));
     assert_eq!(root.stat().cversion, -1);
     assert_eq!(root.stat().num_children, 1);
     let zk = t.get("/zookeeper").unwrap();
-    assert_eq!(zk.children.iter().collect::<Vec<_>>(), ["config", "quota"]);
+    assert_eq!(zk.children.names().collect::<Vec<_>>(), ["config", "quota"]);
     assert_eq!(zk.stat().cversion, -2);
     let config = t.get("/zookeeper/config").unwrap();
     assert_eq!(config.acl.as_slice(), [acl(perms::READ, "world", "anyone")]);
@@ -329,7 +337,7 @@ fn fresh_tree() {
         1,
         "\"\" aliases the root"
     );
-    let paths: Vec<&str> = t.iter_nodes().map(|(p, _)| p).collect();
+    let paths: Vec<String> = t.iter_nodes().map(|(p, _)| p).collect();
     assert_eq!(
         paths,
         ["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]
