@@ -201,27 +201,53 @@ fn load_tree(
         let timeout_ms = i32::from_be_bytes(v.as_ref().try_into().map_err(io_err)?);
         sessions.push((id, SessionInfo { timeout_ms }));
     }
-    // Streamed into the tree (storage yields parents first): a million nodes are never
-    // held twice. The first bad entry ends the scan and fails the load.
-    let mut failure = None;
-    let nodes = storage.nodes.iter().map_while(|guard| {
-        let node = guard.into_inner().map_err(io_err).and_then(|(k, v)| {
-            let path = String::from_utf8(k.to_vec()).map_err(io_err)?;
-            Ok((path, Znode::decode(&v).map_err(io_err)?))
+    // Streamed into the tree (storage yields parents first), so a million nodes are
+    // never held twice, and on two threads: one scans and decodes while this one
+    // builds the tree (together ~1.1 µs per node on one). The first bad entry ends
+    // the scan and fails the load.
+    const BATCH: usize = 4096;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<(String, Znode)>>>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for guard in storage.nodes.iter() {
+                let node = guard.into_inner().map_err(io_err).and_then(|(k, v)| {
+                    let path = String::from_utf8(k.to_vec()).map_err(io_err)?;
+                    Ok((path, Znode::decode(&v).map_err(io_err)?))
+                });
+                match node {
+                    Ok(node) => batch.push(node),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(Ok(full)).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Ok(batch));
         });
-        node.map_err(|e| failure = Some(e)).ok()
-    });
-    let tree = DataTree::from_parts(
-        template.config().clone(),
-        nodes,
-        sessions.into_iter(),
-        last_zxid,
-        next_session_id,
-    );
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(tree),
-    }
+        let mut failure = None;
+        let nodes = rx
+            .iter()
+            .map_while(|batch| batch.map_err(|e| failure = Some(e)).ok())
+            .flatten();
+        let tree = DataTree::from_parts(
+            template.config().clone(),
+            nodes,
+            sessions.into_iter(),
+            last_zxid,
+            next_session_id,
+        );
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(tree),
+        }
+    })
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {

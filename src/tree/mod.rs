@@ -275,10 +275,7 @@ impl DataTree {
         }
         match path::split(path) {
             Some((parent, name)) if !name.is_empty() && path != "/" => match self.lookup(parent) {
-                Some(parent) => {
-                    self.raw_insert(parent, name, path, node);
-                    Ok(())
-                }
+                Some(parent) => self.raw_insert(parent, name, path, node).map(|_| ()),
                 None => Err(node),
             },
             _ => Err(node),
@@ -310,10 +307,12 @@ impl DataTree {
             }
             let split = path::split(&p).filter(|(_, name)| p != "/" && !name.is_empty());
             if let (Some((parent, name)), Some((lp, lid))) = (split, last_parent.as_ref()) {
-                if parent == lp && t.lookup_in(*lid, name).is_none() {
-                    let lid = *lid;
-                    t.raw_insert(lid, name, &p, node);
-                    continue;
+                if parent == lp {
+                    match t.raw_insert(*lid, name, &p, node) {
+                        Ok(_) => continue,
+                        // Taken (a system node read back): replaced below.
+                        Err(back) => node = back,
+                    }
                 }
             }
             if let Some((parent, _)) = split {
@@ -496,15 +495,30 @@ impl DataTree {
     }
 
     /// Store a childless node as child `name` of `parent` (whose path + name is
-    /// `path`) and index it. The caller has checked that the name is free.
-    fn raw_insert(&mut self, parent: NodeId, name: &str, path: &str, node: Znode) -> NodeId {
+    /// `path`) and index it. Gives the node back, changing nothing, when the name is
+    /// taken or there is no such parent.
+    fn raw_insert(
+        &mut self,
+        parent: NodeId,
+        name: &str,
+        path: &str,
+        node: Znode,
+    ) -> Result<NodeId, Znode> {
         debug_assert!(node.children.is_empty());
-        self.index(path, &node);
-        let id = self.nodes.insert(node);
-        if let Some(p) = self.nodes.get_mut(parent) {
-            p.children.insert(name, id);
+        // Link first (one search of the parent's children), under the slot the node
+        // is about to take.
+        let id = self.nodes.next_id();
+        let linked = self
+            .nodes
+            .get_mut(parent)
+            .is_some_and(|p| p.children.insert(name, id));
+        if !linked {
+            return Err(node);
         }
-        id
+        self.index(path, &node);
+        let placed = self.nodes.insert(node);
+        debug_assert_eq!(placed, id);
+        Ok(id)
     }
 
     /// Take the childless child `name` (at `path`) out of `parent` and unindex it.
@@ -516,9 +530,11 @@ impl DataTree {
         Some(node)
     }
 
-    fn insert_node(&mut self, parent: NodeId, name: &str, path: &str, node: Znode) -> NodeId {
-        self.record(|| Undo::Inserted(path.to_string()));
-        self.raw_insert(parent, name, path, node)
+    /// Insert a validated node (its name is free under `parent`).
+    fn insert_node(&mut self, parent: NodeId, name: &str, path: &str, node: Znode) {
+        if self.raw_insert(parent, name, path, node).is_ok() {
+            self.record(|| Undo::Inserted(path.to_string()));
+        }
     }
 
     fn remove_node(&mut self, parent: NodeId, name: &str, path: &str) -> Option<Znode> {

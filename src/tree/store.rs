@@ -65,12 +65,17 @@ impl Children {
 
     /// Add a child; `false` (and nothing changed) if the name is taken.
     pub(crate) fn insert(&mut self, name: &str, id: NodeId) -> bool {
-        let map = self.0.get_or_insert_with(Default::default);
-        if map.contains_key(name) {
-            return false;
+        match self
+            .0
+            .get_or_insert_with(Default::default)
+            .entry(name.into())
+        {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(id);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
         }
-        map.insert(name.into(), id);
-        true
     }
 
     pub(crate) fn remove(&mut self, name: &str) -> Option<NodeId> {
@@ -114,6 +119,18 @@ impl Arena {
     pub(crate) fn get_mut(&mut self, id: NodeId) -> Option<&mut Znode> {
         let (chunk, slot) = Self::split(id);
         self.chunks.get_mut(chunk)?.get_mut(slot)?.as_mut()
+    }
+
+    /// The slot the next [`Arena::insert`] will take.
+    pub(crate) fn next_id(&self) -> NodeId {
+        match self.free.last() {
+            Some(id) => *id,
+            None => {
+                let used = self.chunks.last().map_or(CHUNK, Vec::len);
+                let chunk = self.chunks.len() - usize::from(used < CHUNK);
+                ((chunk << CHUNK_BITS) | (used % CHUNK)) as NodeId
+            }
+        }
     }
 
     /// Store a node in a free slot (a freed one first) and return the slot.
@@ -172,7 +189,14 @@ mod tests {
     #[test]
     fn slots_are_reused_and_chunks_grow() {
         let mut a = Arena::default();
-        let ids: Vec<NodeId> = (0..CHUNK as i32 + 5).map(|v| a.insert(node(v))).collect();
+        let ids: Vec<NodeId> = (0..CHUNK as i32 + 5)
+            .map(|v| {
+                let next = a.next_id();
+                let id = a.insert(node(v));
+                assert_eq!(next, id);
+                id
+            })
+            .collect();
         assert_eq!(ids[0], ROOT);
         assert_eq!(a.len(), CHUNK + 5);
         assert_eq!(
@@ -181,6 +205,7 @@ mod tests {
         );
         assert_eq!(a.remove(ids[7]).map(|n| n.stat.version), Some(7));
         assert!(a.get(ids[7]).is_none() && a.remove(ids[7]).is_none());
+        assert_eq!(a.next_id(), ids[7]);
         assert_eq!(a.insert(node(-1)), ids[7], "a freed slot is taken first");
         assert_eq!(a.len(), CHUNK + 5);
         assert!(a.get(u32::MAX).is_none());
