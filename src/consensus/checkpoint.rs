@@ -77,16 +77,16 @@ impl Checkpoint {
         zxid_base: i64,
     ) -> Checkpoint {
         let started = Instant::now();
-        let nodes = dirty
-            .nodes
-            .drain()
-            .map(|path| {
-                let node = tree
-                    .get(&path)
-                    .map(|n| Znode::new(n.data.clone(), n.acl.clone(), n.stat.clone()));
-                (path, node)
-            })
+        // In byte order: siblings come together, so each directory is resolved once
+        // and its child map is walked in order (and fjall takes sorted keys faster).
+        let mut paths: Vec<String> = dirty.nodes.drain().collect();
+        paths.sort_unstable();
+        let found: Vec<Option<Znode>> = tree
+            .get_sorted(&paths)
+            .into_iter()
+            .map(|n| n.map(|n| Znode::new(n.data.clone(), n.acl.clone(), n.stat.clone())))
             .collect();
+        let nodes = paths.into_iter().zip(found).collect();
         let sessions = dirty
             .sessions
             .drain()

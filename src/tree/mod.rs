@@ -369,6 +369,29 @@ impl DataTree {
         self.nodes.get(id)
     }
 
+    /// The nodes at `paths` (in byte order, as a checkpoint takes them), each parent
+    /// resolved once for the run of its children instead of once per path.
+    pub fn get_sorted<'a>(&'a self, paths: &'a [String]) -> Vec<Option<&'a Znode>> {
+        let mut parent: Option<(&str, Option<NodeId>)> = None;
+        paths
+            .iter()
+            .map(|p| {
+                let Some((dir, name)) = path::split(p).filter(|_| p != "/") else {
+                    return self.get(p);
+                };
+                let id = match parent {
+                    Some((last, id)) if last == dir => id,
+                    _ => {
+                        let id = self.lookup(dir);
+                        parent = Some((dir, id));
+                        id
+                    }
+                };
+                self.node(self.lookup_in(id?, name)?)
+            })
+            .collect()
+    }
+
     /// The slot of the node at `path`, resolved name by name from the root. Only
     /// paths a node was created under resolve: `""`, `//a` or `/a/` do not.
     fn lookup(&self, path: &str) -> Option<NodeId> {

@@ -278,3 +278,30 @@ fn from_parts_rebuilds_children_and_indexes() {
     );
     assert_eq!(state(&bare), state(&DataTree::new(TreeConfig::default())));
 }
+
+#[test]
+fn get_sorted_finds_what_get_finds() {
+    let mut h = H::new();
+    for p in ["/a", "/a/b", "/a/c", "/a/c/d", "/b"] {
+        h.create(p, 0).unwrap();
+    }
+    let mut paths: Vec<String> = [
+        "/",
+        "/a",
+        "/a/b",
+        "/a/c",
+        "/a/c/d",
+        "/a/x",
+        "/b",
+        "/b/y",
+        "/c/z",
+        "/zookeeper",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    paths.sort_unstable();
+    let one_by_one: Vec<Option<&Znode>> = paths.iter().map(|p| h.tree.get(p)).collect();
+    assert_eq!(h.tree.get_sorted(&paths), one_by_one);
+    assert_eq!(one_by_one.iter().filter(|n| n.is_some()).count(), 7);
+}
