@@ -113,9 +113,13 @@ pub struct Header {
     pub len: usize,
 }
 
-/// Parse a header; `None` if the file is too short or all zeros there (a segment whose
-/// creation did not complete).
-pub fn decode_header(path: &Path, b: &[u8]) -> io::Result<Option<Header>> {
+/// Parse a header; `None` if the file is too short or all zeros there, or, for the
+/// newest segment (`last`), if the header is torn: a header holding a large entry
+/// spans several sectors, and a crash while the segment was being created can leave
+/// the first sector written and a later one still zero. Nothing can follow such a
+/// header (entries are appended only after the creation is synced), so a header with
+/// bytes after it, or a bad one that is not torn-looking, is damage.
+pub fn decode_header(path: &Path, b: &[u8], last: bool) -> io::Result<Option<Header>> {
     if b.len() < 28 || b[..8].iter().all(|&x| x == 0) {
         return Ok(None);
     }
@@ -134,11 +138,25 @@ pub fn decode_header(path: &Path, b: &[u8]) -> io::Result<Option<Header>> {
     }
     let first = u64_at(b, 12);
     let prev_len = u32_at(b, 20) as usize;
-    if prev_len > MAX_PREV || b.len() < 28 + prev_len {
+    if prev_len > MAX_PREV {
         return Err(damaged(path, 20, "bad header length"));
     }
     let end = 24 + prev_len;
+    // Torn: part of the header never reached the disk (the file is shorter than the
+    // header, or a sector's share of it is zero) and nothing was written after it.
+    let torn = || {
+        b.len() < end + 4 || (has_zero_chunk(b, 0, end + 4) && b[end + 4..].iter().all(|&x| x == 0))
+    };
+    if b.len() < end + 4 {
+        if last && torn() {
+            return Ok(None);
+        }
+        return Err(damaged(path, 20, "bad header length"));
+    }
     if crc32c::crc32c(&b[..end]) != u32_at(b, end) {
+        if last && torn() {
+            return Ok(None);
+        }
         return Err(damaged(path, 0, "header checksum mismatch"));
     }
     let prev = (prev_len > 0).then(|| b[24..end].to_vec());
@@ -173,7 +191,7 @@ pub fn scan(path: &Path, last: bool) -> io::Result<Option<Scanned>> {
         first,
         prev,
         len: mut at,
-    }) = decode_header(path, &b)?
+    }) = decode_header(path, &b, last)?
     else {
         if last {
             return Ok(None);
