@@ -35,6 +35,9 @@ pub struct Config {
     pub min_session_timeout: Option<Duration>,
     pub max_session_timeout: Option<Duration>,
     pub max_buffer: usize,
+    /// `zkd.maxOutboundBytes`: replies and watch events queued for one client and not
+    /// yet taken by its socket; past it the client is disconnected (it is not reading).
+    pub max_outbound_bytes: usize,
     pub four_letter_whitelist: Vec<String>,
     pub extended_types_enabled: bool,
     /// `super:<base64 sha1>`: a digest id that bypasses every ACL.
@@ -102,6 +105,7 @@ impl Default for Config {
             min_session_timeout: None,
             max_session_timeout: None,
             max_buffer: DEFAULT_MAX_BUFFER,
+            max_outbound_bytes: 64 << 20,
             four_letter_whitelist: vec!["srvr".to_string()],
             extended_types_enabled: false,
             super_digest: None,
@@ -407,6 +411,7 @@ impl Config {
             "syncLimit" => self.sync_limit = num(value)? as u32,
             "reconfigEnabled" => self.reconfig_enabled = flag(value)?,
             "zkd.join" => self.join_existing = flag(value)?,
+            "zkd.maxOutboundBytes" => self.max_outbound_bytes = num(value)?.max(1024) as usize,
             "peerType" => {
                 self.peer_type_observer = match value.trim() {
                     "observer" => true,

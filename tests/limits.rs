@@ -86,3 +86,61 @@ async fn zero_means_unlimited() {
         assert_eq!(r.err, 0);
     }
 }
+
+/// A client that pipelines requests and never reads its socket: once more than
+/// `zkd.maxOutboundBytes` of replies wait for it, the server disconnects it with a log
+/// line, instead of queueing without end; the server and the other sessions carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_is_disconnected_past_the_outbound_bound() {
+    if against_zk() {
+        eprintln!(
+            "skipped against Apache ZooKeeper: zkd.maxOutboundBytes is zkd's bound \
+             (ZooKeeper queues replies for such a client without one)"
+        );
+        return;
+    }
+    let server = TestServer::start_with(ServerOptions {
+        extra: vec![("zkd.maxOutboundBytes".into(), (1 << 20).to_string())],
+        ..Default::default()
+    });
+    let c = server.connect().await;
+    c.create("/big", &vec![7u8; 512 << 10], &open_acl())
+        .await
+        .unwrap();
+
+    // 400 reads of 512 KiB: 200 MiB of replies, far more than the socket buffers of
+    // both ends hold, so most of it would have to queue in the server.
+    let (mut raw, _) = Raw::connect(server.port, 10_000).await;
+    let get = Enc::new().string("/big").boolean(false).bytes();
+    for _ in 0..400 {
+        let frame = Enc::new().int(1).int(op::GET_DATA).raw(&get).frame();
+        if raw.write(&frame).await.is_err() {
+            break; // already closed by the server
+        }
+    }
+    let said = wait_until!(Duration::from_secs(20), {
+        server
+            .log()
+            .contains("does not read its replies and events")
+    });
+    assert!(said, "the server names the client it disconnects");
+
+    // Now read: what was in flight arrives, then the connection ends.
+    let closed = within(Duration::from_secs(30), "the connection to end", async {
+        loop {
+            match raw.read_payload(Duration::from_secs(10)).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return true,
+                Err(e) => return e.kind() != std::io::ErrorKind::TimedOut,
+            }
+        }
+    })
+    .await;
+    assert!(closed, "the connection is closed");
+
+    // The other session, and new ones, are served.
+    assert_eq!(c.get_data("/big").await.unwrap().0.len(), 512 << 10);
+    let d = server.connect().await;
+    d.set_data("/big", b"small", None).await.unwrap();
+    assert_eq!(c.get_data("/big").await.unwrap().0, b"small");
+}

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::codec::{Frame, FrameCodec};
 use crate::admin;
 use crate::server::dispatcher::{Dispatcher, Flow};
-use crate::server::registry::{ConnHandle, Outbound};
+use crate::server::registry::{Backlog, ConnHandle, Outbound};
 use crate::server::{record_frame, Server};
 use crate::session::{generate_password, password_matches};
 use crate::tree::Reply;
@@ -56,14 +56,16 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     };
 
     let (tx, rx) = mpsc::unbounded_channel();
+    let backlog = Backlog::new(server.config.max_outbound_bytes);
     let conn = Arc::new(ConnHandle::new(
         server.next_conn_id(),
         peer,
         tx,
+        backlog.clone(),
         server.stats.packets_sent.clone(),
     ));
     let done = CancellationToken::new();
-    let writer = tokio::spawn(write_loop(wr, rx, done.clone()));
+    let writer = tokio::spawn(write_loop(wr, rx, backlog, done.clone()));
 
     if handshake(&server, &conn, &packet).await {
         server.connections.insert(conn.clone());
@@ -276,10 +278,17 @@ async fn read_loop(
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
+    backlog: Arc<Backlog>,
     done: CancellationToken,
 ) {
     let mut buf = BytesMut::new();
-    'outer: while let Some(first) = rx.recv().await {
+    let overflowed = backlog.overflowed();
+    loop {
+        let first = tokio::select! {
+            item = rx.recv() => item,
+            _ = overflowed.cancelled() => None,
+        };
+        let Some(first) = first else { break };
         let mut closing = false;
         let mut next = Some(first);
         while let Some(item) = next {
@@ -292,8 +301,16 @@ async fn write_loop(
             }
             next = rx.try_recv().ok();
         }
-        if !buf.is_empty() && wr.write_all(&buf).await.is_err() {
-            break 'outer;
+        if !buf.is_empty() {
+            // A client that stops reading makes this wait; the backlog's bound ends it.
+            let wrote = tokio::select! {
+                r = wr.write_all(&buf) => r.is_ok(),
+                _ = overflowed.cancelled() => false,
+            };
+            if !wrote {
+                break;
+            }
+            backlog.written(buf.len());
         }
         buf.clear();
         if closing {

@@ -3,18 +3,21 @@
 //! Watches are owned by connections (as in ZooKeeper), and the state machine must reach
 //! a connection from the apply path to queue a watch event or to close the sockets of
 //! a session that apply has just closed. Each connection is a [`ConnHandle`]: an
-//! unbounded outbound queue drained by that connection's writer task, plus the
-//! authenticated ids its requests carry.
+//! outbound queue drained by that connection's writer task, plus the authenticated ids
+//! its requests carry. The queue never blocks the apply path that fills it; its
+//! [`Backlog`] bounds it instead: a client that stops reading while its replies and
+//! events pile up is disconnected, so it cannot take the server's memory with it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::txn::AuthId;
 
@@ -24,6 +27,40 @@ pub enum Outbound {
     Frame(Bytes),
     /// Flush what is queued, then close the socket.
     Close,
+}
+
+/// Bytes queued for one client and not yet written to its socket, against a bound.
+pub struct Backlog {
+    queued: AtomicUsize,
+    limit: usize,
+    /// Cancelled once the bound is passed: the writer stops at once (a write to a
+    /// client that does not read would wait for ever) and the connection closes.
+    overflowed: CancellationToken,
+}
+
+impl Backlog {
+    pub fn new(limit: usize) -> Arc<Backlog> {
+        Arc::new(Backlog {
+            queued: AtomicUsize::new(0),
+            limit,
+            overflowed: CancellationToken::new(),
+        })
+    }
+
+    /// Count `len` more bytes queued; `false` if that passes the bound.
+    fn add(&self, len: usize) -> bool {
+        let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
+        queued <= self.limit
+    }
+
+    /// `len` bytes reached the socket.
+    pub fn written(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    pub fn overflowed(&self) -> &CancellationToken {
+        &self.overflowed
+    }
 }
 
 pub struct ConnHandle {
@@ -42,6 +79,7 @@ pub struct ConnHandle {
     /// A read-only session, served by a member without a quorum (`readonlymode.enabled`).
     pub read_only: std::sync::atomic::AtomicBool,
     tx: mpsc::UnboundedSender<Outbound>,
+    backlog: Arc<Backlog>,
     /// The server-wide sent-packet counter (`srvr`'s "Sent").
     server_sent: Arc<AtomicU64>,
 }
@@ -51,6 +89,7 @@ impl ConnHandle {
         id: ConnId,
         peer: SocketAddr,
         tx: mpsc::UnboundedSender<Outbound>,
+        backlog: Arc<Backlog>,
         server_sent: Arc<AtomicU64>,
     ) -> ConnHandle {
         ConnHandle {
@@ -69,6 +108,7 @@ impl ConnHandle {
             stats: Default::default(),
             read_only: std::sync::atomic::AtomicBool::new(false),
             tx,
+            backlog,
             server_sent,
         }
     }
@@ -78,6 +118,19 @@ impl ConnHandle {
     }
 
     pub fn send(&self, frame: Bytes) {
+        if !self.backlog.add(frame.len()) {
+            if !self.backlog.overflowed.is_cancelled() {
+                self.backlog.overflowed.cancel();
+                tracing::warn!(
+                    peer = %self.peer,
+                    "session {:#x} does not read its replies and events: more than {} bytes \
+                     queued for it (zkd.maxOutboundBytes); closing its connection",
+                    self.session_id(),
+                    self.backlog.limit
+                );
+            }
+            return;
+        }
         self.sent.fetch_add(1, Ordering::Relaxed);
         self.server_sent.fetch_add(1, Ordering::Relaxed);
         crate::admin::metrics::response_sent(frame.len());
