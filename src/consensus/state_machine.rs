@@ -206,8 +206,10 @@ fn load_tree(
     // builds the tree (together ~1.1 µs per node on one). The first bad entry ends
     // the scan and fails the load.
     const BATCH: usize = 4096;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<(String, Znode)>>>(4);
     std::thread::scope(|scope| {
+        // Inside the scope: if building panics, `rx` is dropped while unwinding, the
+        // scanner's next send fails and the scope can join it.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<(String, Znode)>>>(4);
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             for guard in storage.nodes.iter() {

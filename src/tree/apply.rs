@@ -24,7 +24,7 @@ use jute::{
 
 use super::acl::{check_perm, fixup_acl};
 use super::node::{data_of, Data, NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
-use super::path::{is_special, split, validate_path};
+use super::path::{is_special, split, split_stored, validate_path};
 use super::{reapable, Applied, DataTree, Effects, Reply};
 use crate::txn::{Txn, TxnKind};
 
@@ -301,13 +301,16 @@ impl DataTree {
         if path.contains('\0') || is_special(path) {
             return Err(err::BAD_ARGUMENTS);
         }
-        let (parent_path, name) = split(path).ok_or(err::BAD_ARGUMENTS)?;
+        let (parent_path, _) = split(path).ok_or(err::BAD_ARGUMENTS)?;
         let parent_id = self.lookup(parent_path).ok_or(err::NO_NODE)?;
         let parent = self.node(parent_id).ok_or(err::NO_NODE)?;
         if !check_perm(&parent.acl, &txn.auth, perms::DELETE) {
             return Err(err::NO_AUTH);
         }
-        let id = self.lookup_in(parent_id, name).ok_or(err::NO_NODE)?;
+        // Only the path itself names the node: `//a` has the parts of `/a`, not its name.
+        let id = split_stored(path)
+            .and_then(|(_, name)| self.lookup_in(parent_id, name))
+            .ok_or(err::NO_NODE)?;
         let node = self.node(id).ok_or(err::NO_NODE)?;
         next_version(node.stat.version, version)?;
         if !node.children.is_empty() {
@@ -321,7 +324,7 @@ impl DataTree {
     /// zxid) (stored cversion unchanged); fires NodeDeleted then the parent's
     /// NodeChildrenChanged. Shared by delete, closeSession and reap.
     pub(crate) fn delete_node(&mut self, zxid: i64, path: &str, fx: &mut Effects) {
-        let Some((parent_path, name)) = split(path) else {
+        let Some((parent_path, name)) = split_stored(path) else {
             return;
         };
         let Some(parent_id) = self.lookup(parent_path) else {

@@ -273,8 +273,8 @@ impl DataTree {
             }
             return Ok(());
         }
-        match path::split(path) {
-            Some((parent, name)) if !name.is_empty() && path != "/" => match self.lookup(parent) {
+        match path::split_stored(path) {
+            Some((parent, name)) => match self.lookup(parent) {
                 Some(parent) => self.raw_insert(parent, name, path, node).map(|_| ()),
                 None => Err(node),
             },
@@ -305,7 +305,7 @@ impl DataTree {
             if t.nodes.len() == 0 && p != "/" {
                 t.add_system_nodes();
             }
-            let split = path::split(&p).filter(|(_, name)| p != "/" && !name.is_empty());
+            let split = path::split_stored(&p);
             if let (Some((parent, name)), Some((lp, lid))) = (split, last_parent.as_ref()) {
                 if parent == lp {
                     match t.raw_insert(*lid, name, &p, node) {
@@ -376,7 +376,7 @@ impl DataTree {
         paths
             .iter()
             .map(|p| {
-                let Some((dir, name)) = path::split(p).filter(|_| p != "/") else {
+                let Some((dir, name)) = path::split_stored(p) else {
                     return self.get(p);
                 };
                 let id = match parent {
@@ -553,10 +553,16 @@ impl DataTree {
         Some(node)
     }
 
-    /// Insert a validated node (its name is free under `parent`).
+    /// Insert a validated node (its name is free under `parent`). `Inserted` is
+    /// recorded before the insert records anything of its own (an ephemeral set's
+    /// growth), so a rollback undoes those first, as they happened last.
     fn insert_node(&mut self, parent: NodeId, name: &str, path: &str, node: Znode) {
-        if self.raw_insert(parent, name, path, node).is_ok() {
-            self.record(|| Undo::Inserted(path.to_string()));
+        self.record(|| Undo::Inserted(path.to_string()));
+        if self.raw_insert(parent, name, path, node).is_err() {
+            // Not inserted (validation makes this unreachable): nothing to undo.
+            if let Some(log) = self.undo.as_mut() {
+                log.pop();
+            }
         }
     }
 
@@ -619,7 +625,7 @@ impl DataTree {
         for u in log.into_iter().rev() {
             match u {
                 Undo::Inserted(p) => {
-                    if let Some((parent, name)) = path::split(&p) {
+                    if let Some((parent, name)) = path::split_stored(&p) {
                         if let Some(parent) = self.lookup(parent) {
                             self.raw_remove(parent, name, &p);
                         }

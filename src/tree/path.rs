@@ -55,6 +55,16 @@ pub fn split(path: &str) -> Option<(&str, &str)> {
     Some((parent, &path[slash + 1..]))
 }
 
+/// [`split`] for a path a node can be stored under: `None` unless parent + `/` + name
+/// (`/` + name under the root) spells the path back, with a non-empty name. `//a`
+/// splits into `/` and `a`, but it is not where `/a` is stored: resolving it by its
+/// parts would find `/a`.
+pub fn split_stored(path: &str) -> Option<(&str, &str)> {
+    let (parent, name) = split(path)?;
+    let joined = if parent == "/" { 0 } else { parent.len() } + 1 + name.len();
+    (!name.is_empty() && joined == path.len()).then_some((parent, name))
+}
+
 /// The ancestors of `path`, nearest first, ending with `/` (empty for `/` itself).
 pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     let mut cur = if path == "/" { None } else { Some(path) };

@@ -143,9 +143,14 @@ pub fn decode_header(path: &Path, b: &[u8], last: bool) -> io::Result<Option<Hea
     }
     let end = 24 + prev_len;
     // Torn: part of the header never reached the disk (the file is shorter than the
-    // header, or a sector's share of it is zero) and nothing was written after it.
+    // header, or a sector's share of it is zero), nothing was written after it, and no
+    // intact frame of the segment's first entry is anywhere in the file. The last
+    // condition is what keeps a damaged length field (which moves "after it" past real
+    // frames) from passing a live segment off as an unfinished one.
     let torn = || {
-        b.len() < end + 4 || (has_zero_chunk(b, 0, end + 4) && b[end + 4..].iter().all(|&x| x == 0))
+        (b.len() < end + 4
+            || (has_zero_chunk(b, 0, end + 4) && b[end + 4..].iter().all(|&x| x == 0)))
+            && !holds_frame_of(b, first)
     };
     if b.len() < end + 4 {
         if last && torn() {
@@ -165,6 +170,22 @@ pub fn decode_header(path: &Path, b: &[u8], last: bool) -> io::Result<Option<Hea
         prev,
         len: end + 4,
     }))
+}
+
+/// Whether an intact frame of entry `index` starts anywhere in `b`.
+fn holds_frame_of(b: &[u8], index: u64) -> bool {
+    let needle = index.to_le_bytes();
+    (8..b.len().saturating_sub(FRAME_HEADER - 8)).any(|at| {
+        if b[at..at + 8] != needle {
+            return false;
+        }
+        let start = at - 8;
+        let len = u32_at(b, start) as usize;
+        let Some(payload) = b.get(start + FRAME_HEADER..start + FRAME_HEADER + len) else {
+            return false;
+        };
+        crc32c::crc32c_append(crc32c::crc32c(&needle), payload) == u32_at(b, start + 4)
+    })
 }
 
 /// Whether some sector's share of `b[from..to]` is all zeros: the mark of a write that

@@ -326,3 +326,22 @@ fn a_torn_looking_header_with_bytes_after_it_or_before_the_newest_is_damage() {
         "{err}"
     );
 }
+
+#[test]
+fn a_damaged_header_length_on_a_live_segment_is_damage_not_a_torn_creation() {
+    // The newest segment holds entries; its header's length field is damaged so that
+    // the header seems to run past the end of the file. Removing it would lose them.
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open_with(dir.path(), 1 << 20).unwrap();
+    append(&wal, 1, 41, 4);
+    drop(wal);
+    let path = segments(dir.path()).pop().unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.write_all_at(&(2u32 << 20).to_le_bytes(), 20).unwrap();
+    file.sync_all().unwrap();
+    let err = Wal::open_with(dir.path(), 1 << 20)
+        .err()
+        .expect("must not open");
+    assert!(err.to_string().contains("bad header length"), "{err}");
+    assert!(path.exists(), "the segment is kept");
+}

@@ -309,3 +309,15 @@ fn multi_ttl_unimplemented_when_disabled() {
         [MultiResult::Error(err::UNIMPLEMENTED)]
     );
 }
+
+#[test]
+fn a_failed_multi_leaves_no_ephemeral_set_behind() {
+    let mut h = H::new();
+    h.multi(vec![mk(op::CREATE, "/e", 1), check("/missing", -1)]);
+    assert!(h.tree.get("/e").is_none());
+    assert!(
+        !h.tree.ephemerals.contains_key(&h.sid),
+        "the session had no ephemeral before the multi, and has no set after it"
+    );
+    assert_consistent(&h.tree);
+}

@@ -511,3 +511,28 @@ fn acl_lists_are_shared() {
     h.create_acl("/d", &custom, &me).unwrap();
     assert!(Arc::ptr_eq(&h.node("/c").acl, &h.node("/d").acl));
 }
+
+#[test]
+fn a_path_is_only_found_under_its_own_spelling() {
+    // `//a` splits into `/` and `a`, the parts of `/a`: it must not reach `/a`.
+    let mut h = H::new();
+    h.create("/a", 0).unwrap();
+    h.create("/a/b", 0).unwrap();
+    for odd in ["//a", "/a//b", "//a/b", "/a/b/"] {
+        assert_eq!(h.delete(odd, -1), err::NO_NODE, "{odd}");
+        assert!(h.tree.get(odd).is_none(), "{odd}");
+    }
+    assert!(h.tree.get("/a/b").is_some() && h.tree.get("/a").is_some());
+    let paths: Vec<String> = ["/a", "//a", "/a/b"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let found: Vec<bool> = h
+        .tree
+        .get_sorted(&paths)
+        .iter()
+        .map(Option::is_some)
+        .collect();
+    assert_eq!(found, [true, false, true]);
+    assert_consistent(&h.tree);
+}
