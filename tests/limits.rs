@@ -87,11 +87,21 @@ async fn zero_means_unlimited() {
     }
 }
 
-/// A client that pipelines requests and never reads its socket: once more than
-/// `zkd.maxOutboundBytes` of replies wait for it, the server disconnects it with a log
-/// line, instead of queueing without end; the server and the other sessions carry on.
+fn rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// A client that pipelines large reads and does not read its socket: past half of
+/// `zkd.maxOutboundBytes` queued for it, its connection stops reading requests, so the
+/// server's memory stays bounded; the client is slowed down, not dropped, and gets
+/// every reply once it reads. Other sessions carry on meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_does_not_read_is_disconnected_past_the_outbound_bound() {
+async fn a_client_pipelining_large_reads_without_reading_is_slowed_down() {
     if against_zk() {
         eprintln!(
             "skipped against Apache ZooKeeper: zkd.maxOutboundBytes is zkd's bound \
@@ -107,25 +117,75 @@ async fn a_client_that_does_not_read_is_disconnected_past_the_outbound_bound() {
     c.create("/big", &vec![7u8; 512 << 10], &open_acl())
         .await
         .unwrap();
-
     // 400 reads of 512 KiB: 200 MiB of replies, far more than the socket buffers of
-    // both ends hold, so most of it would have to queue in the server.
+    // both ends hold.
     let (mut raw, _) = Raw::connect(server.port, 10_000).await;
     let get = Enc::new().string("/big").boolean(false).bytes();
+    let mut xids = Vec::new();
     for _ in 0..400 {
-        let frame = Enc::new().int(1).int(op::GET_DATA).raw(&get).frame();
-        if raw.write(&frame).await.is_err() {
-            break; // already closed by the server
-        }
+        xids.push(raw.send(op::GET_DATA, &get).await);
     }
-    let said = wait_until!(Duration::from_secs(20), {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = rss_mb(server.pid());
+    assert!(
+        rss < 150,
+        "the server holds {rss} MB: the replies were queued, not held back"
+    );
+    assert_eq!(c.get_data("/big").await.unwrap().0.len(), 512 << 10);
+    assert!(!server.log().contains("does not read its replies"));
+
+    for xid in xids {
+        let f = raw.read_frame().await;
+        assert_eq!((f.xid, f.err), (xid, 0));
+    }
+}
+
+/// A client that stops reading while watch events for it keep coming (they cannot be
+/// held back: apply produces them): once more than `zkd.maxOutboundBytes` wait for it,
+/// the server disconnects it with a log line naming its session; the server and the
+/// other sessions carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_its_events_is_disconnected_past_the_bound() {
+    if against_zk() {
+        eprintln!(
+            "skipped against Apache ZooKeeper: zkd.maxOutboundBytes is zkd's bound \
+             (ZooKeeper queues events for such a client without one)"
+        );
+        return;
+    }
+    let server = TestServer::start_with(ServerOptions {
+        extra: vec![
+            ("jute.maxbuffer".into(), "16384".into()),
+            ("zkd.maxOutboundBytes".into(), "65536".into()),
+        ],
+        ..Default::default()
+    });
+    let (mut raw, _) = Raw::connect(server.port, 10_000).await;
+    // A persistent recursive watch on `/` (mode 1): an event per create below it.
+    let (_, r) = raw
+        .call(op::ADD_WATCH, &Enc::new().string("/").int(1).bytes())
+        .await;
+    assert_eq!(r.err, 0);
+
+    // Events of ~3 KB each (the path is in the event), until the bound (plus what the
+    // socket buffers absorb) is passed.
+    let c = server.connect().await;
+    let long = "x".repeat(3000);
+    let mut created = 0;
+    let said = wait_until!(Duration::from_secs(60), {
+        for _ in 0..100 {
+            c.create(&format!("/{long}{created}"), b"", &open_acl())
+                .await
+                .unwrap();
+            created += 1;
+        }
         server
             .log()
             .contains("does not read its replies and events")
     });
-    assert!(said, "the server names the client it disconnects");
+    assert!(said, "no disconnect after {created} events of ~3 KB");
 
-    // Now read: what was in flight arrives, then the connection ends.
+    // What was in flight arrives, then the connection ends.
     let closed = within(Duration::from_secs(30), "the connection to end", async {
         loop {
             match raw.read_payload(Duration::from_secs(10)).await {
@@ -137,10 +197,9 @@ async fn a_client_that_does_not_read_is_disconnected_past_the_outbound_bound() {
     })
     .await;
     assert!(closed, "the connection is closed");
-
-    // The other session, and new ones, are served.
-    assert_eq!(c.get_data("/big").await.unwrap().0.len(), 512 << 10);
+    c.set_data(&format!("/{long}0"), b"after", None)
+        .await
+        .unwrap();
     let d = server.connect().await;
-    d.set_data("/big", b"small", None).await.unwrap();
-    assert_eq!(c.get_data("/big").await.unwrap().0, b"small");
+    assert_eq!(d.get_data(&format!("/{long}0")).await.unwrap().0, b"after");
 }

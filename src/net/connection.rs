@@ -56,7 +56,12 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     };
 
     let (tx, rx) = mpsc::unbounded_channel();
-    let backlog = Backlog::new(server.config.max_outbound_bytes);
+    // Room for two of the largest replies at least, so one never trips it alone.
+    let bound = server
+        .config
+        .max_outbound_bytes
+        .max(2 * (server.config.max_buffer + crate::server::registry::REPLY_HEAD));
+    let backlog = Backlog::new(bound);
     let conn = Arc::new(ConnHandle::new(
         server.next_conn_id(),
         peer,
@@ -238,13 +243,18 @@ async fn read_loop(
     let shutdown = server.draining.cancelled();
     tokio::pin!(closed, shutdown);
     let mut draining = server.draining.is_cancelled();
+    let backlog = conn.backlog().clone();
     loop {
         // Shutting down: read no more requests; close once no write is in flight.
         let head = dispatcher.head_write();
         if draining && head.is_none() {
             break;
         }
+        // Half the outbound bound is waiting for the client: read no more requests
+        // until it has taken some (TCP then slows the client down).
+        let paused = backlog.is_high();
         let flow = tokio::select! {
+            _ = backlog.drained(), if paused => Flow::Continue,
             _ = &mut closed => Flow::Close,
             _ = &mut shutdown, if !draining => {
                 draining = true;
@@ -256,7 +266,7 @@ async fn read_loop(
                     None => std::future::pending().await,
                 }
             } => dispatcher.complete_head(applied),
-            frame = frames.next(), if !draining => match frame {
+            frame = frames.next(), if !draining && !paused => match frame {
                 Some(Ok(Frame::Packet(p))) => dispatcher.on_packet(p).await,
                 Some(Ok(Frame::FourLetter(_))) => Flow::Close,
                 Some(Err(e)) => {
@@ -294,6 +304,10 @@ async fn write_loop(
         while let Some(item) = next {
             match item {
                 Outbound::Frame(frame) => buf.extend_from_slice(&frame),
+                Outbound::Reply { head, body } => {
+                    buf.extend_from_slice(&head);
+                    buf.extend_from_slice(&body);
+                }
                 Outbound::Close => {
                     closing = true;
                     break;

@@ -18,7 +18,7 @@ use jute::{err, op, Record};
 use tokio::sync::oneshot;
 
 use super::registry::ConnHandle;
-use super::{auth, reads, reply_frame, Server};
+use super::{auth, reads, Server};
 use crate::tree::{Applied, Reply};
 use crate::txn::TxnKind;
 
@@ -122,13 +122,13 @@ impl Dispatcher {
             match header.op_type {
                 op::CLOSE_SESSION => {
                     self.conn
-                        .send(reply_frame(header.xid, server.last_zxid(), 0, &[]));
+                        .reply(header.xid, server.last_zxid(), 0, Bytes::new());
                     return Flow::Close;
                 }
                 opcode if is_write(opcode) || opcode == op::SYNC => {
                     let zxid = server.last_zxid();
                     self.conn
-                        .send(reply_frame(header.xid, zxid, err::NOT_READ_ONLY, &[]));
+                        .reply(header.xid, zxid, err::NOT_READ_ONLY, Bytes::new());
                     return Flow::Continue;
                 }
                 _ => {}
@@ -205,8 +205,7 @@ impl Dispatcher {
                 // has reattached to another member.
                 tracing::info!(peer = %self.conn.peer, "session moved to another member");
                 let zxid = self.server.last_zxid();
-                self.conn
-                    .send(reply_frame(xid, zxid, err::SESSION_MOVED, &[]));
+                self.conn.reply(xid, zxid, err::SESSION_MOVED, Bytes::new());
                 Flow::Close
             }
             Err(e) => {
@@ -267,12 +266,16 @@ impl Dispatcher {
             .store(applied.zxid, std::sync::atomic::Ordering::Relaxed);
         let flow = match &applied.reply {
             Reply::Response { err, body } => {
-                let body = if *err == 0 { &body[..] } else { &[][..] };
-                self.conn.send(reply_frame(xid, applied.zxid, *err, body));
+                let body = if *err == 0 {
+                    body.clone()
+                } else {
+                    Bytes::new()
+                };
+                self.conn.reply(xid, applied.zxid, *err, body);
                 Flow::Continue
             }
             Reply::SessionClosed => {
-                self.conn.send(reply_frame(xid, applied.zxid, 0, &[]));
+                self.conn.reply(xid, applied.zxid, 0, Bytes::new());
                 Flow::Close
             }
             Reply::SessionCreated { .. } | Reply::Reaped => Flow::Continue,
@@ -309,7 +312,7 @@ impl Dispatcher {
         };
         let outcome = reads::execute(&self.server, &self.conn, op, &body);
         self.conn
-            .send(reply_frame(xid, outcome.zxid, outcome.err, &outcome.body));
+            .reply(xid, outcome.zxid, outcome.err, outcome.body);
         self.server.stats.record_latency(started);
         self.conn.stats.response(op, started);
         crate::admin::metrics::request_done(op, false, started.elapsed());
@@ -344,13 +347,13 @@ impl Dispatcher {
                     }
                 }
                 drop(mine);
-                self.conn.send(reply_frame(xid, 0, 0, &[]));
+                self.conn.reply(xid, 0, 0, Bytes::new());
                 Flow::Continue
             }
             None => {
                 tracing::info!(peer = %self.conn.peer, scheme = %packet.scheme, "auth failed; closing");
                 crate::admin::metrics::AUTH_FAILED.inc();
-                self.conn.send(reply_frame(xid, 0, err::AUTH_FAILED, &[]));
+                self.conn.reply(xid, 0, err::AUTH_FAILED, Bytes::new());
                 Flow::Close
             }
         }

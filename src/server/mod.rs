@@ -144,19 +144,6 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A reply frame: length prefix, ReplyHeader, then `body`. ZooKeeper sends no body with
-/// an error, with one exception (a multiRead it rejects part-way), so callers pass an
-/// empty body on error.
-pub fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Bytes {
-    let mut buf = BytesMut::with_capacity(4 + 16 + body.len());
-    buf.put_i32(0);
-    jute::ReplyHeader { xid, zxid, err }.write(&mut buf);
-    buf.extend_from_slice(body);
-    let len = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&len.to_be_bytes());
-    buf.freeze()
-}
-
 /// A length-prefixed frame holding one record with no reply header (ConnectResponse).
 pub fn record_frame(record: &impl Record) -> Bytes {
     let mut buf = BytesMut::new();
@@ -482,7 +469,7 @@ impl ApplySink for Server {
             }
             for (conn, event) in events {
                 if let Some(c) = self.connections.get(conn) {
-                    c.send(reply_frame(-1, applied.zxid, 0, &event.encode()));
+                    c.reply(-1, applied.zxid, 0, event.encode().freeze());
                 }
             }
         }

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use jute::{err, op, Record};
 
 use super::registry::ConnHandle;
-use super::{reply_frame, Server};
+use super::Server;
 use crate::tree::DataTree;
 use crate::txn::AuthId;
 use crate::watch::WatchManager;
@@ -246,7 +246,7 @@ fn set_watches(
         };
         let mut buf = BytesMut::new();
         ev.write(&mut buf);
-        conn.send(reply_frame(-1, -1, 0, &buf));
+        conn.reply(-1, -1, 0, buf.freeze());
     };
     for path in &w.data_watches {
         match tree.get(path) {

@@ -5,8 +5,10 @@
 //! a session that apply has just closed. Each connection is a [`ConnHandle`]: an
 //! outbound queue drained by that connection's writer task, plus the authenticated ids
 //! its requests carry. The queue never blocks the apply path that fills it; its
-//! [`Backlog`] bounds it instead: a client that stops reading while its replies and
-//! events pile up is disconnected, so it cannot take the server's memory with it.
+//! [`Backlog`] bounds it instead. Past half the bound the connection stops reading
+//! requests (a client pipelining large reads slows down, as with ZooKeeper's
+//! throttling); past the bound, which only watch events can push it to, the client is
+//! disconnected: it is not reading, and must not take the server's memory with it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,6 +27,13 @@ pub type ConnId = u64;
 
 pub enum Outbound {
     Frame(Bytes),
+    /// A reply or event: its length prefix and ReplyHeader, encoded in place, then the
+    /// body as apply or the read encoded it (the writer copies each once, into the
+    /// socket buffer).
+    Reply {
+        head: [u8; REPLY_HEAD],
+        body: Bytes,
+    },
     /// Flush what is queued, then close the socket.
     Close,
 }
@@ -33,6 +42,8 @@ pub enum Outbound {
 pub struct Backlog {
     queued: AtomicUsize,
     limit: usize,
+    /// Told when the queue falls to half the bound again (reading may resume).
+    drained: tokio::sync::Notify,
     /// Cancelled once the bound is passed: the writer stops at once (a write to a
     /// client that does not read would wait for ever) and the connection closes.
     overflowed: CancellationToken,
@@ -43,6 +54,7 @@ impl Backlog {
         Arc::new(Backlog {
             queued: AtomicUsize::new(0),
             limit,
+            drained: tokio::sync::Notify::new(),
             overflowed: CancellationToken::new(),
         })
     }
@@ -55,13 +67,31 @@ impl Backlog {
 
     /// `len` bytes reached the socket.
     pub fn written(&self, len: usize) {
-        self.queued.fetch_sub(len, Ordering::Relaxed);
+        let before = self.queued.fetch_sub(len, Ordering::Relaxed);
+        if before > self.limit / 2 && before - len <= self.limit / 2 {
+            // A stored permit if nobody waits yet: the reader cannot miss it.
+            self.drained.notify_one();
+        }
+    }
+
+    /// More than half the bound is queued: read no more requests for now.
+    pub fn is_high(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) > self.limit / 2
+    }
+
+    /// Resolves once the queue has fallen to half the bound (or at once, if it did
+    /// since the last call).
+    pub async fn drained(&self) {
+        self.drained.notified().await
     }
 
     pub fn overflowed(&self) -> &CancellationToken {
         &self.overflowed
     }
 }
+
+/// Length prefix (4) + ReplyHeader (xid 4, zxid 8, err 4).
+pub const REPLY_HEAD: usize = 20;
 
 pub struct ConnHandle {
     pub id: ConnId,
@@ -117,8 +147,26 @@ impl ConnHandle {
         self.session_id.load(Ordering::Relaxed)
     }
 
+    /// Queue a reply (xid ≥ 0) or a watch event (xid -1): ReplyHeader then `body`.
+    /// ZooKeeper sends no body with an error, with one exception (a multiRead it rejects
+    /// part-way), so callers pass an empty body on error.
+    pub fn reply(&self, xid: i32, zxid: i64, err: i32, body: Bytes) {
+        let mut head = [0u8; REPLY_HEAD];
+        let len = (REPLY_HEAD - 4 + body.len()) as i32;
+        head[..4].copy_from_slice(&len.to_be_bytes());
+        head[4..8].copy_from_slice(&xid.to_be_bytes());
+        head[8..16].copy_from_slice(&zxid.to_be_bytes());
+        head[16..].copy_from_slice(&err.to_be_bytes());
+        self.queue(REPLY_HEAD + body.len(), Outbound::Reply { head, body });
+    }
+
+    /// Queue a frame that is not a reply (the ConnectResponse).
     pub fn send(&self, frame: Bytes) {
-        if !self.backlog.add(frame.len()) {
+        self.queue(frame.len(), Outbound::Frame(frame));
+    }
+
+    fn queue(&self, len: usize, item: Outbound) {
+        if !self.backlog.add(len) {
             if !self.backlog.overflowed.is_cancelled() {
                 self.backlog.overflowed.cancel();
                 tracing::warn!(
@@ -133,9 +181,13 @@ impl ConnHandle {
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
         self.server_sent.fetch_add(1, Ordering::Relaxed);
-        crate::admin::metrics::response_sent(frame.len());
+        crate::admin::metrics::response_sent(len);
         // A closed receiver means the connection is already going away.
-        let _ = self.tx.send(Outbound::Frame(frame));
+        let _ = self.tx.send(item);
+    }
+
+    pub fn backlog(&self) -> &Arc<Backlog> {
+        &self.backlog
     }
 
     pub fn close(&self) {
