@@ -87,6 +87,16 @@ async fn zero_means_unlimited() {
     }
 }
 
+/// `zkd.maxOutboundBytes` is zkd's: ZooKeeper queues replies and events for a client
+/// that does not read without a bound. Says so when the suite runs against it.
+fn outbound_bound_applies() -> bool {
+    if against_zk() {
+        eprintln!("skipped against Apache ZooKeeper: it has no outbound bound per client");
+        return false;
+    }
+    true
+}
+
 fn rss_mb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -102,11 +112,7 @@ fn rss_mb(pid: u32) -> u64 {
 /// every reply once it reads. Other sessions carry on meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_pipelining_large_reads_without_reading_is_slowed_down() {
-    if against_zk() {
-        eprintln!(
-            "skipped against Apache ZooKeeper: zkd.maxOutboundBytes is zkd's bound \
-             (ZooKeeper queues replies for such a client without one)"
-        );
+    if !outbound_bound_applies() {
         return;
     }
     let server = TestServer::start_with(ServerOptions {
@@ -146,11 +152,7 @@ async fn a_client_pipelining_large_reads_without_reading_is_slowed_down() {
 /// other sessions carry on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_its_events_is_disconnected_past_the_bound() {
-    if against_zk() {
-        eprintln!(
-            "skipped against Apache ZooKeeper: zkd.maxOutboundBytes is zkd's bound \
-             (ZooKeeper queues events for such a client without one)"
-        );
+    if !outbound_bound_applies() {
         return;
     }
     let server = TestServer::start_with(ServerOptions {

@@ -41,6 +41,14 @@ fn read_all(wal: &Wal) -> Vec<u64> {
     got.into_iter().map(|(i, _)| i).collect()
 }
 
+/// Opening the log must fail, saying `why`.
+fn refused(dir: &Path, segment_bytes: u64, why: &str) {
+    let err = Wal::open_with(dir, segment_bytes)
+        .err()
+        .expect("must not open");
+    assert!(err.to_string().contains(why), "{err}");
+}
+
 fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -239,13 +247,10 @@ fn a_torn_looking_entry_with_much_log_after_it_is_damage() {
     file.write_all_at(&vec![0u8; (end - from) as usize], from)
         .unwrap();
     file.sync_all().unwrap();
-    let err = Wal::open_with(dir.path(), 64 << 20)
-        .err()
-        .expect("must not open");
-    assert!(
-        err.to_string()
-            .contains("damaged entry with more of the log after it"),
-        "{err}"
+    refused(
+        dir.path(),
+        64 << 20,
+        "damaged entry with more of the log after it",
     );
 }
 
@@ -303,13 +308,7 @@ fn a_torn_looking_header_with_bytes_after_it_or_before_the_newest_is_damage() {
     drop(wal);
     // Frames after it: the header was complete once, so this is damage.
     let torn = torn_new_segment(dir.path(), 41, b"\x05\0\0\0entry");
-    let err = Wal::open_with(dir.path(), 1 << 20)
-        .err()
-        .expect("must not open");
-    assert!(
-        err.to_string().contains("header checksum mismatch"),
-        "{err}"
-    );
+    refused(dir.path(), 1 << 20, "header checksum mismatch");
     // Not the newest segment: it was synced before the next one was made.
     std::fs::remove_file(&torn).unwrap();
     torn_new_segment(dir.path(), 41, &[]);
@@ -318,13 +317,7 @@ fn a_torn_looking_header_with_bytes_after_it_or_before_the_newest_is_damage() {
         segment::encode_header(50, None),
     )
     .unwrap();
-    let err = Wal::open_with(dir.path(), 1 << 20)
-        .err()
-        .expect("must not open");
-    assert!(
-        err.to_string().contains("header checksum mismatch"),
-        "{err}"
-    );
+    refused(dir.path(), 1 << 20, "header checksum mismatch");
 }
 
 #[test]
@@ -339,9 +332,6 @@ fn a_damaged_header_length_on_a_live_segment_is_damage_not_a_torn_creation() {
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.write_all_at(&(2u32 << 20).to_le_bytes(), 20).unwrap();
     file.sync_all().unwrap();
-    let err = Wal::open_with(dir.path(), 1 << 20)
-        .err()
-        .expect("must not open");
-    assert!(err.to_string().contains("bad header length"), "{err}");
+    refused(dir.path(), 1 << 20, "bad header length");
     assert!(path.exists(), "the segment is kept");
 }
