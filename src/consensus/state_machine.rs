@@ -364,3 +364,59 @@ fn tree_from_snapshot(
         c.zxid_base,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use jute::StatPersisted;
+
+    use super::*;
+    use crate::tree::TreeConfig;
+
+    /// A data dir whose checkpoint holds `/n/0..count` (more than one batch of the
+    /// two-thread load), with `damage` applied to the value of `/n/<at>` if given.
+    fn checkpoint_with(count: usize, damaged: Option<usize>) -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let node = |data: &[u8]| {
+            Znode::new(
+                Some(Arc::from(data)),
+                Arc::new(jute::ids::open_acl_unsafe()),
+                StatPersisted::default(),
+            )
+            .encode()
+            .to_vec()
+        };
+        storage.nodes.insert("/n", node(b"")).unwrap();
+        for i in 0..count {
+            let mut value = node(format!("{i}").as_bytes());
+            if damaged == Some(i) {
+                value.truncate(value.len() - 3);
+            }
+            storage.nodes.insert(format!("/n/{i}"), value).unwrap();
+        }
+        (dir, storage)
+    }
+
+    #[test]
+    fn a_checkpoint_loads_on_two_threads_in_full() {
+        let (_dir, storage) = checkpoint_with(10_000, None);
+        let template = DataTree::new(TreeConfig::default());
+        let tree = load_tree(&storage, &template, 7, 0).unwrap();
+        assert_eq!(tree.node_count(), 4 + 1 + 10_000);
+        assert_eq!(
+            tree.get("/n/9999").and_then(|n| n.data.clone()).as_deref(),
+            Some(&b"9999"[..])
+        );
+        assert_eq!(tree.last_zxid(), 7);
+    }
+
+    #[test]
+    fn a_damaged_checkpoint_entry_fails_the_load_instead_of_dropping_nodes() {
+        // Past the first batch, so the scanner thread is mid-stream when it fails.
+        let (_dir, storage) = checkpoint_with(10_000, Some(6_000));
+        let template = DataTree::new(TreeConfig::default());
+        assert!(load_tree(&storage, &template, 7, 0).is_err());
+    }
+}
