@@ -264,14 +264,10 @@ impl Dispatcher {
         self.conn
             .last_zxid
             .store(applied.zxid, std::sync::atomic::Ordering::Relaxed);
-        let flow = match &applied.reply {
+        let flow = match applied.reply {
             Reply::Response { err, body } => {
-                let body = if *err == 0 {
-                    body.clone()
-                } else {
-                    Bytes::new()
-                };
-                self.conn.reply(xid, applied.zxid, *err, body);
+                let body = if err == 0 { body } else { Bytes::new() };
+                self.conn.reply(xid, applied.zxid, err, body);
                 Flow::Continue
             }
             Reply::SessionClosed => {
