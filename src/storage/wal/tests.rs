@@ -135,15 +135,23 @@ fn appends_out_of_order_fail_and_stop_the_log() {
     );
 }
 
+/// Append `1..to` in batches of `batch` to a fresh log of `segment_bytes` segments in
+/// `dir`, close it, and open its first segment for writing (to damage it), with the
+/// offsets of that segment's frames.
+fn written_first_segment(dir: &Path, segment_bytes: u64, to: u64, batch: u64) -> (File, Vec<u32>) {
+    let wal = Wal::open_with(dir, segment_bytes).unwrap();
+    append(&wal, 1, to, batch);
+    let offsets = wal.index.read().segments[0].offsets.clone();
+    drop(wal);
+    let first = &segments(dir)[0];
+    let file = std::fs::OpenOptions::new().write(true).open(first).unwrap();
+    (file, offsets)
+}
+
 /// Write 50 records into one segment, then damage the file as `damage` says and reopen.
 fn damaged_reopen(damage: impl FnOnce(&File, &[u32])) -> (io::Result<Wal>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open_with(dir.path(), 1 << 20).unwrap();
-    append(&wal, 1, 51, 5);
-    let offsets = wal.index.read().segments[0].offsets.clone();
-    drop(wal);
-    let path = &segments(dir.path())[0];
-    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    let (file, offsets) = written_first_segment(dir.path(), 1 << 20, 51, 5);
     damage(&file, &offsets);
     file.sync_all().unwrap();
     (Wal::open_with(dir.path(), 1 << 20), dir)
@@ -209,11 +217,7 @@ fn a_bad_checksum_before_the_tail_refuses_to_open() {
 #[test]
 fn damage_in_an_older_segment_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open_with(dir.path(), 4096).unwrap();
-    append(&wal, 1, 200, 10);
-    drop(wal);
-    let first = &segments(dir.path())[0];
-    let file = std::fs::OpenOptions::new().write(true).open(first).unwrap();
+    let (file, _) = written_first_segment(dir.path(), 4096, 200, 10);
     // Even a "torn-looking" zero sector is damage in a segment that was synced whole.
     let len = file.metadata().unwrap().len();
     file.set_len(200).unwrap();
@@ -229,12 +233,7 @@ fn a_torn_looking_entry_with_much_log_after_it_is_damage() {
     // Synced long ago: a flipped byte and a zeroed sector share in entry 10, with more
     // than the unsynced window of records after it. Cutting there would drop them.
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open_with(dir.path(), 64 << 20).unwrap();
-    append(&wal, 1, 100_001, 1000);
-    let offsets = wal.index.read().segments[0].offsets.clone();
-    drop(wal);
-    let path = &segments(dir.path())[0];
-    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    let (file, offsets) = written_first_segment(dir.path(), 64 << 20, 100_001, 1000);
     let at = offsets[9] as u64;
     let next_sector = (at / 512 + 1) * 512;
     let end = offsets[10] as u64;
