@@ -48,6 +48,14 @@ use zookeeper_client as zk;
 // ---------------------------------------------------------------------------------------------
 // helpers
 
+/// A cluster whose members checkpoint (and purge their logs) every `entries` entries.
+fn checkpointing_every(entries: u32) -> ClusterOptions {
+    ClusterOptions {
+        extra: vec![("snapCount".into(), entries.to_string())],
+        ..Default::default()
+    }
+}
+
 fn heavy() -> bool {
     std::env::var("ZKD_ENSEMBLE_HEAVY").is_ok_and(|v| v == "1")
 }
@@ -539,9 +547,8 @@ async fn heavy_repeated_leader_kills_under_write_load() {
 async fn kill9_of_random_members_under_write_load_loses_no_acknowledged_write() {
     let _serial = one_at_a_time().await;
     let opts = ClusterOptions {
-        extra: vec![("snapCount".into(), "300".into())],
         env: vec![("ZKD_LOG_SEGMENT_BYTES".into(), "65536".into())],
-        ..Default::default()
+        ..checkpointing_every(300)
     };
     let mut cluster = blocking(|| Cluster::start_with(3, 0, opts));
     let mut rng = common::Rng::new();
@@ -601,10 +608,7 @@ async fn kill9_of_random_members_under_write_load_loses_no_acknowledged_write() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn force_new_cluster_brings_back_a_lone_survivor_with_every_acknowledged_write() {
     let _serial = one_at_a_time().await;
-    let opts = ClusterOptions {
-        extra: vec![("snapCount".into(), "200".into())],
-        ..Default::default()
-    };
+    let opts = checkpointing_every(200);
     let mut cluster = blocking(|| Cluster::start_with(3, 0, opts));
     let c = cluster.connect_any().await;
     c.create("/survive", b"", &open_acl()).await.unwrap();
@@ -673,9 +677,8 @@ async fn rolling_upgrade_from_the_previous_release_under_writes_loses_nothing() 
     };
     let _serial = one_at_a_time().await;
     let opts = ClusterOptions {
-        extra: vec![("snapCount".into(), "500".into())],
         bin: Some(previous),
-        ..Default::default()
+        ..checkpointing_every(500)
     };
     let mut cluster = blocking(|| Cluster::start_with(3, 0, opts));
     let c = cluster.connect_any().await;
@@ -718,10 +721,7 @@ async fn rolling_upgrade_from_the_previous_release_under_writes_loses_nothing() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_follower_catches_up_by_snapshot_install() {
     let _serial = one_at_a_time().await;
-    let opts = ClusterOptions {
-        extra: vec![("snapCount".into(), "50".into())],
-        ..Default::default()
-    };
+    let opts = checkpointing_every(50);
     let mut cluster = blocking(|| Cluster::start_with(3, 0, opts));
     let leader = blocking(|| cluster.wait_for_leader(PROGRESS));
     let follower = (0..3).find(|&i| i != leader).unwrap();
