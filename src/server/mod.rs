@@ -535,6 +535,8 @@ async fn stop_writes_on_storage_failure(server: Arc<Server>) {
     loop {
         let failure = match &metrics.borrow_watched().running_state {
             Ok(()) => None,
+            // A requested shutdown (SIGTERM, `zkd` stopping): nothing failed.
+            Err(openraft::errors::Fatal::Stopped) => return,
             Err(fatal) => Some(fatal.to_string()),
         };
         if let Some(why) = failure {
