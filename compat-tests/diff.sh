@@ -4,8 +4,10 @@
 #
 # Why it exists: the Java, C and kazoo checks replay fixed scenarios; this one
 # explores.  Every reply, error code, Stat field and watch notification must be
-# the same on both servers after normalizing only zxids, times, session ids and
-# the five deliberate 3.9 changes (docs/compatibility.md, "Differential runner").
+# the same on both servers after normalizing only zxids, times and session ids
+# (docs/compatibility.md, "Differential runner").  The reference is Apache
+# ZooKeeper 3.9.5 (servers.sh start_zk), compared as is; a server that reports
+# a version older than 3.9.3 is refused (exit 2).
 # It first runs the runner's self-test (diff/selftest.py: deliberately corrupted
 # answers from a proxy in front of ZooKeeper must be reported and shrunk).
 #
@@ -22,7 +24,7 @@
 # compat-tests/.work/results/repro-seed-*.json (replay with runner.py --replay).
 #
 # The last line is the runner's summary; exit status 0 only when the self-test
-# passed and every seed agreed (1 mismatch, 2 error, 3 runner bug).
+# passed and every seed agreed (1 mismatch, 2 error or a refused server version).
 set -uo pipefail
 
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,7 +32,7 @@ DIFF_DIR="$COMPAT_DIR/diff"
 PY=${PYTHON:-python3}
 
 if [ $# -lt 2 ]; then
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 ZK_PORT=$1 ZKD_PORT=$2

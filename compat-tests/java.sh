@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# java.sh — compile and run java/Transcript.java (official ZooKeeper 3.8 Java
-# client + Curator 5.4 from Debian) against 127.0.0.1:PORT.
+# java.sh — compile and run java/Transcript.java (official ZooKeeper 3.9.5 Java
+# client + Curator 5.9 from Maven Central) against 127.0.0.1:PORT.
 #
 # Why it exists: the Java client and Curator are what most ZooKeeper users run;
 # their normalized transcript (stdout) must be byte-identical between Apache
@@ -23,19 +23,11 @@ fi
 PORT=$1
 if [ "$PORT" = 2181 ]; then echo "refusing port 2181" >&2; exit 2; fi
 
-# Debian jars; the jars' manifests pull in guava, jute, netty, slf4j-api, ...
-# slf4j-nop keeps client logging out of the transcript.
-CP=/usr/share/java/curator-recipes.jar:/usr/share/java/curator-framework.jar
-CP=$CP:/usr/share/java/curator-client.jar:/usr/share/java/zookeeper.jar
-CP=$CP:/usr/share/java/slf4j-nop.jar
-
-for jar in ${CP//:/ }; do
-    if [ ! -f "$jar" ]; then
-        echo "[java] missing $jar — running prereqs.sh apt" >&2
-        "$COMPAT_DIR/prereqs.sh" apt
-        break
-    fi
-done
+# The official Java client 3.9.5 and Curator 5.9 from Maven Central (the clients-3.9
+# bundle, fetched once into the ignored cache); slf4j-nop keeps client logging out
+# of the transcript.
+LIB=$(bash "$COMPAT_DIR/maven/fetch.sh" clients-3.9) || exit 1
+CP="$LIB/*"
 
 SRC="$COMPAT_DIR/java/Transcript.java"
 mkdir -p "$OUT"

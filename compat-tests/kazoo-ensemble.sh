@@ -28,50 +28,19 @@ BIN=$(_zkd_bin)
 [ -x "$BIN" ] || { echo "zkd binary not found at $BIN" >&2; exit 1; }
 "$COMPAT_DIR/prereqs.sh" all
 
-dirs=()
-hosts=""
-for ((i = 1; i <= N; i++)); do
-    _check_port $((BASE + i))
-    dir=$(_fresh_dir "$WORK/run/zkd-ens$i")
-    dirs+=("$dir")
-    hosts+="${hosts:+,}127.0.0.1:$((BASE + i))"
-    echo "$i" > "$dir/data/myid"
-    # tickTime 500: read-only mode starts syncLimit x tickTime = 2.5 s after the
-    # quorum is lost; session timeouts up to 10 s (kazoo's default) are allowed.
-    cat > "$dir/zoo.cfg" <<CFG
-# written by compat-tests/kazoo-ensemble.sh
-tickTime=500
-initLimit=10
-syncLimit=5
-dataDir=$dir/data
-clientPort=$((BASE + i))
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-admin.enableServer=false
-4lw.commands.whitelist=*
-extendedTypesEnabled=true
-readonlymode.enabled=true
-reconfigEnabled=true
-DigestAuthenticationProvider.superDigest=$SUPER_DIGEST
-CFG
-    for ((j = 1; j <= N; j++)); do
-        echo "server.$j=127.0.0.1:$((BASE + 100 + j)):$((BASE + 200 + j));$((BASE + j))" >> "$dir/zoo.cfg"
-    done
-    printf '#!/bin/sh\nexec %s serve --config %s/zoo.cfg\n' "$BIN" "$dir" > "$dir/launch.sh"
-    chmod +x "$dir/launch.sh"
-    echo zkd > "$dir/kind"
-    echo $((BASE + i)) > "$dir/port"
-done
-cleanup() { for d in "${dirs[@]}"; do halt_server "$d" || true; done; }
+cleanup() { for ((i = 1; i <= N; i++)); do halt_server "$WORK/run/zkd-ens$i" || true; done; }
 trap cleanup EXIT
-# Spawn all first: a member serves only once a quorum has formed.
-for d in "${dirs[@]}"; do _spawn "$d"; done
-for d in "${dirs[@]}"; do _await_ready "$d"; done
+# tickTime 500: read-only mode starts syncLimit x tickTime = 2.5 s after the quorum is
+# lost; session timeouts up to 10 s (kazoo's default) are allowed.
+start_ensemble zkd "$BASE" "$N" "$WORK/run/zkd-ens" 500 "readonlymode.enabled=true
+reconfigEnabled=true" > /dev/null
+hosts=""
+for ((i = 1; i <= N; i++)); do hosts+="${hosts:+,}127.0.0.1:$((BASE + i))"; done
 
 mkdir -p "$WORK/plugin"
 cp "$COMPAT_DIR/kazoo/kazoo_external.py" "$WORK/plugin/"
 export KAZOO_EXTERNAL="$hosts"
-export ZOOKEEPER_VERSION=3.8.0
+export ZOOKEEPER_VERSION=3.9.5
 export PYTHONPATH="$WORK/plugin"
 export KAZOO_EXTERNAL_STOP="'$COMPAT_DIR/servers.sh' halt_server '$WORK/run/zkd-ens{i}'"
 export KAZOO_EXTERNAL_START="'$COMPAT_DIR/servers.sh' resume_server '$WORK/run/zkd-ens{i}'"

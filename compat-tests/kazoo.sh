@@ -65,7 +65,7 @@ done < "$COMPAT_DIR/kazoo/kazoo-deselect.txt"
 export KAZOO_EXTERNAL="127.0.0.1:$PORT"
 # Version the harness assumes; with CI unset (below) kazoo still asks the server
 # for its version through the 'envi' four-letter word where tests need it.
-export ZOOKEEPER_VERSION=3.8.0
+export ZOOKEEPER_VERSION=3.9.5
 export PYTHONPATH="$WORK/plugin"
 if [ -x "$SERVER_DIR/launch.sh" ]; then
     export KAZOO_EXTERNAL_STOP="'$COMPAT_DIR/servers.sh' halt_server '$SERVER_DIR'"

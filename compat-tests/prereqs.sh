@@ -3,9 +3,9 @@
 #
 # Why it exists: nothing installed by hand survives onto a fresh machine, so the
 # tests install their own tools.  They come from Debian packages (the C client,
-# Debian's ZooKeeper 3.8 with zkCli and its Java client, Curator, Maven), from
-# Maven Central (Apache ZooKeeper 3.9.5, the reference server: compat-tests/maven/)
-# and from PyPI (kazoo and its test suite, into a venv), all cached under
+# zkCli, Maven, the JDK), from Maven Central (compat-tests/maven/: Apache ZooKeeper
+# 3.9.5, the reference server; its Java client with Curator 5.9; Hadoop's elector;
+# Kafka 3.9) and from PyPI (kazoo and its test suite, into a venv), all cached under
 # compat-tests/.work, which git ignores.
 #
 #   compat-tests/prereqs.sh [all|apt|maven|venv]     (default: all)
@@ -19,16 +19,13 @@ WORK="$COMPAT_DIR/.work"
 KAZOO_VERSION=2.11.0
 
 APT_PACKAGES=(
-    zookeeper                  # reference server + zookeeper.jar (Java client)
+    zookeeper                  # zkCli.sh (tests/zkcli.rs); 3.8.0, the older reference (ZKD_TEST_ZK=3.8)
     zookeeper-bin              # C client tools (cli_mt, load_gen)
     libzookeeper-mt-dev        # C client headers + libzookeeper_mt
-    libcurator-framework-java  # Curator (pulls curator-client)
-    libcurator-recipes-java
     libslf4j-java              # slf4j-simple / slf4j-nop bindings
     openjdk-17-jdk-headless    # javac
     gcc libc6-dev              # to build the C client
     python3-venv               # for the kazoo venv
-    libsnappy-java             # migration.sh: ZooKeeper's snappy-compressed snapshots
     zktop tmux                 # zktop.sh: the 4lw monitor, in a pseudo-terminal
     python3-prometheus-client  # tests/operator.rs parses /metrics with it
     maven                      # fetches the Maven bundles (compat-tests/maven)
@@ -73,7 +70,10 @@ need_venv() {
 }
 
 need_maven() {
-    bash "$COMPAT_DIR/maven/fetch.sh" zookeeper-3.9.5 >/dev/null
+    local bundle
+    for bundle in zookeeper-3.9.5 clients-3.9; do
+        bash "$COMPAT_DIR/maven/fetch.sh" "$bundle" >/dev/null
+    done
 }
 
 case "${1:-all}" in

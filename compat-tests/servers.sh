@@ -2,7 +2,7 @@
 # servers.sh — start and stop the servers the compatibility tests talk to.
 #
 # Why it exists: every check in compat-tests/ runs the same client against two
-# servers — Debian's Apache ZooKeeper 3.8.0 (the reference) and zkd — configured
+# servers — Apache ZooKeeper 3.9.5 from Maven Central (the reference) and zkd — configured
 # the same way, so that any difference in what the clients see is zkd's.  This
 # file is the one place that knows how to configure, launch, health-check and
 # stop both of them.
@@ -33,7 +33,14 @@ COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$COMPAT_DIR/.." && pwd)"
 
 SUPER_DIGEST='super:D/InIHSb7yEEbrWz8b9l71RjZJU='   # digest of super:test
-ZK_CP="/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
+# The reference server's jars (compat-tests/maven/zookeeper-3.9.5, fetched once into
+# the ignored cache by prereqs.sh): resolved when a server starts, not when this file
+# is sourced, so that sourcing it never touches the network.
+_zk_cp() {
+    local lib
+    lib=$(bash "$COMPAT_DIR/maven/fetch.sh" zookeeper-3.9.5) || return 1
+    echo "$lib/*"
+}
 SERVER_START_TIMEOUT="${SERVER_START_TIMEOUT:-60}"   # seconds to wait for 'imok'
 
 _log() { echo "[servers] $*" >&2; }
@@ -126,10 +133,11 @@ _fresh_dir() {
     echo "$dir"
 }
 
-# start_zk PORT DIR — Apache ZooKeeper (Debian package), standalone
+# start_zk PORT DIR — Apache ZooKeeper 3.9.5, standalone
 start_zk() {
-    local port=$1 dir
+    local port=$1 dir cp
     _check_port "$port" || return 1
+    cp=$(_zk_cp) || { _log "cannot fetch Apache ZooKeeper 3.9.5 from Maven Central"; return 1; }
     dir=$(_fresh_dir "$2") || return 1
     cat > "$dir/zoo.cfg" <<EOF
 # written by compat-tests/servers.sh (Apache ZooKeeper reference server)
@@ -141,9 +149,17 @@ maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=*
 EOF
-    # extendedTypesEnabled, the container interval and the super digest are
-    # system properties in ZooKeeper (zoo.cfg would prefix them with 'zookeeper.'
-    # and znode.container.checkIntervalMs would then be ignored).
+    _zk_launcher "$dir" "$port" "$cp" org.apache.zookeeper.server.ZooKeeperServerMain
+    ZK_DIR=$dir
+    _launch "$dir"
+}
+
+# _zk_launcher DIR PORT CLASSPATH MAINCLASS: write DIR/launch.sh (and kind, port) for
+# Apache ZooKeeper on DIR/zoo.cfg. extendedTypesEnabled, the container interval and
+# the super digest are system properties in ZooKeeper (zoo.cfg would prefix them with
+# 'zookeeper.' and znode.container.checkIntervalMs would then be ignored).
+_zk_launcher() {
+    local dir=$1 port=$2 cp=$3 main=$4
     cat > "$dir/launch.sh" <<EOF
 #!/bin/sh
 exec java -Xmx512m -XX:+UseSerialGC \\
@@ -151,13 +167,20 @@ exec java -Xmx512m -XX:+UseSerialGC \\
   -Dznode.container.checkIntervalMs=1000 \\
   -Dzookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST \\
   -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \\
-  -cp $ZK_CP org.apache.zookeeper.server.ZooKeeperServerMain $dir/zoo.cfg
+  -cp '$cp' $main $dir/zoo.cfg
 EOF
     chmod +x "$dir/launch.sh"
     echo zk > "$dir/kind"
     echo "$port" > "$dir/port"
-    ZK_DIR=$dir
-    _launch "$dir"
+}
+
+# _zkd_launcher DIR PORT: the same for zkd
+_zkd_launcher() {
+    local dir=$1 port=$2
+    printf '#!/bin/sh\nexec %s serve --config %s/zoo.cfg\n' "$(_zkd_bin)" "$dir" > "$dir/launch.sh"
+    chmod +x "$dir/launch.sh"
+    echo zkd > "$dir/kind"
+    echo "$port" > "$dir/port"
 }
 
 _zkd_bin() {
@@ -188,15 +211,73 @@ extendedTypesEnabled=true
 znode.container.checkIntervalMs=1000
 DigestAuthenticationProvider.superDigest=$SUPER_DIGEST
 EOF
-    cat > "$dir/launch.sh" <<EOF
-#!/bin/sh
-exec $bin serve --config $dir/zoo.cfg
-EOF
-    chmod +x "$dir/launch.sh"
-    echo zkd > "$dir/kind"
-    echo "$port" > "$dir/port"
+    _zkd_launcher "$dir" "$port"
     ZKD_DIR=$dir
     _launch "$dir"
+}
+
+# start_ensemble KIND BASE N DIRPREFIX TICK [EXTRA_CFG] — an ensemble of N members of
+# KIND (zk: Apache ZooKeeper 3.9.5, zkd) on 127.0.0.1, configured like the standalone
+# servers above: member i serves clients on BASE+i, talks to its peers on BASE+100+i
+# and elects on BASE+200+i, runs from DIRPREFIX<i> (wiped), with tickTime TICK
+# (initLimit 10, syncLimit 5 ticks) and the zoo.cfg lines EXTRA_CFG. Every member is
+# spawned before any is awaited: a member serves only once a quorum has formed.
+# Prints the member dirs, one a line; halt_server/resume_server work on each.
+start_ensemble() {
+    local kind=$1 base=$2 n=$3 prefix=$4 tick=$5 extra=${6:-} i j dir cp=""
+    local dirs=()
+    if [ "$kind" = zk ]; then
+        cp=$(_zk_cp) || { _log "cannot fetch Apache ZooKeeper 3.9.5 from Maven Central"; return 1; }
+    elif [ ! -x "$(_zkd_bin)" ]; then
+        _log "zkd binary not found at $(_zkd_bin) (build it, or set ZKD_BIN)"; return 1
+    fi
+    for ((i = 1; i <= n; i++)); do
+        _check_port $((base + i)) || return 1
+        dir=$(_fresh_dir "$prefix$i") || return 1
+        dirs+=("$dir")
+        echo "$i" > "$dir/data/myid"
+        {
+            echo "# written by compat-tests/servers.sh start_ensemble ($kind member $i of $n)"
+            echo "tickTime=$tick"
+            echo "initLimit=10"
+            echo "syncLimit=5"
+            echo "dataDir=$dir/data"
+            echo "clientPort=$((base + i))"
+            echo "clientPortAddress=127.0.0.1"
+            echo "maxClientCnxns=0"
+            echo "admin.enableServer=false"
+            echo "4lw.commands.whitelist=*"
+            if [ "$kind" = zkd ]; then
+                echo "extendedTypesEnabled=true"
+                echo "znode.container.checkIntervalMs=1000"
+                echo "DigestAuthenticationProvider.superDigest=$SUPER_DIGEST"
+            fi
+            if [ -n "$extra" ]; then printf '%s\n' "$extra"; fi
+            # ZooKeeper requires a member's client address here to match clientPortAddress
+            for ((j = 1; j <= n; j++)); do
+                echo "server.$j=127.0.0.1:$((base + 100 + j)):$((base + 200 + j));127.0.0.1:$((base + j))"
+            done
+        } > "$dir/zoo.cfg"
+        if [ "$kind" = zk ]; then
+            _zk_launcher "$dir" $((base + i)) "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain
+        else
+            _zkd_launcher "$dir" $((base + i))
+        fi
+    done
+    for dir in "${dirs[@]}"; do _spawn "$dir"; done
+    for dir in "${dirs[@]}"; do _await_ready "$dir" || return 1; done
+    printf '%s\n' "${dirs[@]}"
+}
+
+# ensemble_leader DIR... — print the dir of the member that says "Mode: leader"
+ensemble_leader() {
+    local dir
+    for dir in "$@"; do
+        if four_letter "$(cat "$dir/port")" srvr | grep -q '^Mode: leader'; then
+            echo "$dir"; return 0
+        fi
+    done
+    return 1
 }
 
 # halt_server DIR — stop the server started from DIR; keep DIR and its data

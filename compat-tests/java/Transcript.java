@@ -1,5 +1,5 @@
 // Transcript.java — a deterministic scenario run with the official ZooKeeper Java
-// client (3.8.0) and Apache Curator (5.4.0), printed as a NORMALIZED transcript.
+// client (3.9.5) and Apache Curator (5.9.0), printed as a NORMALIZED transcript.
 //
 // Why it exists: run against Apache ZooKeeper and against zkd, the two transcripts
 // must be identical.  Every line is something both servers must agree on — paths,
@@ -267,6 +267,7 @@ public class Transcript {
         aclsAndAuth();
         multi();
         watches();
+        client39();
         ephemeralsAndCounts();
         ttlAndContainers();
 
@@ -571,6 +572,66 @@ public class Transcript {
         step("delete " + r + "/a/c", () -> { a.delete(r + "/a/c", -1); return "ok"; });
         expectEvents(1);
         step("B removeAllWatches " + B + " Any", () -> { b.removeAllWatches(B, Watcher.WatcherType.Any, false); return "ok"; });
+        expectEvents(1);
+    }
+
+    /** What only a 3.9 client can ask for: the txn zxid in a watch event, create2
+     *  inside a multi, several watch modes on one path, persistent watches removed
+     *  one kind at a time. */
+    static void client39() throws Exception {
+        section("3.9 client: event zxids, create2 in multi, watch modes on one path");
+        String z = B + "/z39";
+        BlockingQueue<WatchedEvent> zev = new LinkedBlockingQueue<>();
+        Watcher zw = zev::add;
+        step("B exists " + z + " watch (absent)", () -> b.exists(z, zw));
+        Stat zs = new Stat();
+        step("create " + z + " (create2)", () -> a.create(z, bytes("z0"), OPEN, CreateMode.PERSISTENT, zs));
+        WatchedEvent created = zev.poll(EVENT_WAIT_MS, TimeUnit.MILLISECONDS);
+        out("  NodeCreated event carries the create's zxid -> "
+            + (created != null && created.getType() == Watcher.Event.EventType.NodeCreated
+               && created.getZxid() == zs.getCzxid()));
+        step("B get " + z + " watch", () -> b.getData(z, zw, null));
+        Stat set = (Stat) step("set " + z, () -> a.setData(z, bytes("z1"), -1));
+        WatchedEvent changed = zev.poll(EVENT_WAIT_MS, TimeUnit.MILLISECONDS);
+        out("  NodeDataChanged event carries the set's zxid -> "
+            + (changed != null && set != null && changed.getZxid() == set.getMzxid()));
+
+        step("multi [create2 z/a, create2 z/t ttl=60000, setData z]", () -> a.multi(List.of(
+            Op.create(z + "/a", bytes("a"), CreateOptions.newBuilder(OPEN, CreateMode.PERSISTENT).build()),
+            Op.create(z + "/t", null, CreateOptions.newBuilder(OPEN, CreateMode.PERSISTENT_WITH_TTL).withTtl(60000).build()),
+            Op.setData(z, bytes("z2"), -1))));
+        step("multi [create2 z/a (exists), create2 z/b]", () -> a.multi(List.of(
+            Op.create(z + "/a", null, CreateOptions.newBuilder(OPEN, CreateMode.PERSISTENT).build()),
+            Op.create(z + "/b", null, CreateOptions.newBuilder(OPEN, CreateMode.PERSISTENT).build()))));
+
+        Watcher wp = watcher("persistent");
+        Watcher wr = watcher("recursive");
+        Watcher wd = watcher("data");
+        step("B addWatch " + z + " PERSISTENT wp", () -> { b.addWatch(z, wp, AddWatchMode.PERSISTENT); return "ok"; });
+        step("B addWatch " + z + " PERSISTENT_RECURSIVE wr", () -> { b.addWatch(z, wr, AddWatchMode.PERSISTENT_RECURSIVE); return "ok"; });
+        step("B get " + z + " watch wd", () -> b.getData(z, wd, null));
+        step("set " + z + " (three watches of three modes)", () -> a.setData(z, bytes("z3"), -1));
+        expectEvents(3);
+        step("create " + z + "/c", () -> a.create(z + "/c", null, OPEN, CreateMode.PERSISTENT));
+        expectEvents(2);
+        step("B removeWatches " + z + " wp Persistent", () -> { b.removeWatches(z, wp, Watcher.WatcherType.Persistent, false); return "ok"; });
+        expectEvents(1);
+        step("B removeWatches " + z + " wr Persistent (it is recursive)", () -> { b.removeWatches(z, wr, Watcher.WatcherType.Persistent, false); return "ok"; });
+        step("set " + z + " (only the recursive watch is left)", () -> a.setData(z, bytes("z4"), -1));
+        expectEvents(1);
+        step("B removeWatches " + z + " wr PersistentRecursive", () -> { b.removeWatches(z, wr, Watcher.WatcherType.PersistentRecursive, false); return "ok"; });
+        expectEvents(1);
+        step("set " + z + " (no watches left)", () -> a.setData(z, bytes("z5"), -1));
+        expectQuiet("(after removing both persistent watches)");
+        step("B addWatch " + z + " PERSISTENT (default watcher)", () -> { b.addWatch(z, AddWatchMode.PERSISTENT); return "ok"; });
+        step("B addWatch " + z + " PERSISTENT_RECURSIVE (default watcher)", () -> { b.addWatch(z, AddWatchMode.PERSISTENT_RECURSIVE); return "ok"; });
+        step("B removeAllWatches " + z + " PersistentRecursive", () -> { b.removeAllWatches(z, Watcher.WatcherType.PersistentRecursive, false); return "ok"; });
+        expectEvents(1);
+        step("set " + z + "/c (the recursive watch is gone)", () -> a.setData(z + "/c", bytes("c"), -1));
+        expectQuiet("(child write after removing the recursive watch)");
+        step("set " + z + " (the persistent watch stays)", () -> a.setData(z, bytes("z6"), -1));
+        expectEvents(1);
+        step("B removeAllWatches " + z + " Persistent", () -> { b.removeAllWatches(z, Watcher.WatcherType.Persistent, false); return "ok"; });
         expectEvents(1);
     }
 

@@ -2,7 +2,7 @@
 # zk-as-zkd.sh — a stand-in "zkd" binary that runs Apache ZooKeeper instead.
 #
 # Why it exists: to test the harness itself before zkd can serve.  It accepts
-# zkd's command line (`serve --config FILE`) and starts Debian's ZooKeeper on
+# zkd's command line (`serve --config FILE`) and starts Apache ZooKeeper 3.9.5 on
 # the zoo.cfg that servers.sh wrote for zkd, so every zkd code path of run.sh
 # (start_zkd, the transcript diffs, kazoo's restart hooks) can be exercised:
 #
@@ -19,9 +19,10 @@ if [ "${1:-}" != serve ] || [ "${2:-}" != --config ] || [ -z "${3:-}" ]; then
     exit 2
 fi
 cfg=$3
+lib=$(bash "$(dirname "$0")/../maven/fetch.sh" zookeeper-3.9.5)
 interval=$(sed -n 's/^znode\.container\.checkIntervalMs=//p' "$cfg" | tail -n 1)
 exec java -Xmx512m -XX:+UseSerialGC \
     -Dznode.container.checkIntervalMs="${interval:-60000}" \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-    -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
+    -cp "$lib/*" \
     org.apache.zookeeper.server.ZooKeeperServerMain "$cfg"

@@ -28,7 +28,7 @@ pub use four_letter::{serve_four_letter, FourLetterWord};
 
 /// The version string clients see (kazoo parses the numbers out of `envi`).
 pub const ZK_VERSION: &str = concat!(
-    "3.9.3-zkd-",
+    "3.9.5-zkd-",
     env!("CARGO_PKG_VERSION"),
     ", built on 1970-01-01 00:00 UTC"
 );
