@@ -3,8 +3,8 @@
 #
 # Why it exists: nothing installed by hand survives onto a fresh machine, so the
 # tests install their own tools.  They come from Debian packages (the C client,
-# zkCli, Maven, the JDK), from Maven Central (compat-tests/maven/: Apache ZooKeeper
-# 3.9.5, the reference server; its Java client with Curator 5.9; Hadoop's elector;
+# Maven, the JDK), from Maven Central (compat-tests/maven/: Apache ZooKeeper 3.9.5,
+# the reference server; its Java client and zkCli with Curator 5.9; Hadoop's elector;
 # Kafka 3.9) and from PyPI (kazoo and its test suite, into a venv), all cached under
 # compat-tests/.work, which git ignores.
 #
@@ -19,7 +19,7 @@ WORK="$COMPAT_DIR/.work"
 KAZOO_VERSION=2.11.0
 
 APT_PACKAGES=(
-    zookeeper                  # zkCli.sh (tests/zkcli.rs); 3.8.0, the older reference (ZKD_TEST_ZK=3.8)
+    zookeeper                  # 3.8.0, the older reference of the Rust tests (ZKD_TEST_ZK=3.8)
     zookeeper-bin              # C client tools (cli_mt, load_gen)
     libzookeeper-mt-dev        # C client headers + libzookeeper_mt
     libslf4j-java              # slf4j-simple / slf4j-nop bindings
@@ -71,7 +71,7 @@ need_venv() {
 
 need_maven() {
     local bundle
-    for bundle in zookeeper-3.9.5 clients-3.9; do
+    for bundle in zookeeper-3.9.5 clients-3.9 hadoop-3.4 kafka-3.9; do
         bash "$COMPAT_DIR/maven/fetch.sh" "$bundle" >/dev/null
     done
 }

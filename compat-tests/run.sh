@@ -7,10 +7,13 @@
 # the C client (normalized transcripts that must be identical to what Apache
 # ZooKeeper produces), kazoo's own ~490-test suite, and the migration round
 # trip (migration.sh: ZooKeeper dataDir -> zkd import/verify/export -> ZooKeeper);
-# and with the differential runner (diff.sh): seeded random operation sequences
-# over the raw protocol, every reply and watch event compared between the two.
+# with the differential runner (diff.sh): seeded random operation sequences
+# over the raw protocol, every reply and watch event compared between the two;
+# and with applications: Curator 5.9's recipes (curator.sh), Hadoop's HA elector
+# (hadoop.sh) and Kafka 3.9 brokers (kafka.sh), each on both servers.
 #
 #   compat-tests/run.sh [--zk-only | --zkd-only] [--kazoo-both] [--no-kazoo] [--record]
+#                       [--no-apps] [--kafka-full]
 #
 #   (default)     start ZooKeeper on 22181 and zkd on 22182; the differential runner
 #                 (DIFF_SEEDS seeds, default 200); the Java and C transcripts against
@@ -23,6 +26,8 @@
 #   --kazoo-both  also run kazoo's suite against ZooKeeper (~2 more minutes)
 #   --no-kazoo    skip kazoo's suite entirely
 #   --record      write ZooKeeper's transcripts to expected/ (after a scenario change)
+#   --no-apps     skip the application checks (Curator recipes, Hadoop's elector, Kafka)
+#   --kafka-full  the whole Kafka run (four backends, 200,000 records a step)
 #
 # zkd must already be built: ${ZKD_BIN:-target/release/zkd} (relative to the repo).
 # Ports: ZK_PORT (22181) and ZKD_PORT (22182), the ensemble ZKD_ENS_PORT+1..3,
@@ -44,7 +49,7 @@ ZKD_PORT=${ZKD_PORT:-22182}
 # shellcheck source=servers.sh
 source "$COMPAT_DIR/servers.sh"
 
-use_zk=1 use_zkd=1 kazoo_zkd=1 kazoo_zk=0 record=0
+use_zk=1 use_zkd=1 kazoo_zkd=1 kazoo_zk=0 record=0 apps=1 kafka_full=0
 for arg in "$@"; do
     case "$arg" in
         --zk-only)    use_zkd=0 ;;
@@ -52,7 +57,9 @@ for arg in "$@"; do
         --kazoo-both) kazoo_zk=1 ;;
         --no-kazoo)   kazoo_zkd=0; kazoo_zk=0 ;;
         --record)     record=1 ;;
-        -h|--help)    sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --no-apps)    apps=0 ;;
+        --kafka-full) kafka_full=1 ;;
+        -h|--help)    sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *)            echo "unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -255,6 +262,32 @@ if [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
         fail "migration: import, verify, export, verify: $(tail -n 1 "$RES/migration.out") (exit $rc)"
         grep -E 'FAIL' "$RES/migration.out" | head -n 20 | sed 's/^/    /'
     fi
+fi
+
+# ---------------------------------------------------------------- applications
+# Real applications on zkd and on Apache ZooKeeper 3.9.5 side by side, each on servers
+# of its own (ports 23181.., 24181.., 25181..): Curator 5.9's recipes, Hadoop's HA
+# elector, and Kafka 3.9 brokers in ZooKeeper mode (the reduced profile; kafka.sh
+# --full is the whole run, docs/compatibility.md "Applications").
+# app_check NAME SCRIPT ARGS...: run it, pass when it exits 0; its output is kept.
+app_check() {
+    local name=$1 script=$2; shift 2
+    local out="$RES/$name.out" rc
+    echo "[run] $name (log in $out)"
+    "$COMPAT_DIR/$script" "$@" > "$out" 2>&1
+    rc=$?
+    local last; last=$(tail -n 1 "$out"); last=${last#"$name: "}
+    if [ $rc = 0 ]; then
+        pass "$name: $last"
+    else
+        fail "$name: $last (exit $rc)"
+        grep -aE 'FAIL|did not|error' "$out" | head -n 30 | sed 's/^/    /'
+    fi
+}
+if [ $apps = 1 ] && [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
+    app_check curator curator.sh both
+    app_check hadoop hadoop.sh both
+    if [ $kafka_full = 1 ]; then app_check kafka kafka.sh --full; else app_check kafka kafka.sh; fi
 fi
 
 # ---------------------------------------------------------------- still alive?

@@ -1,5 +1,5 @@
-//! Debian's zkCli.sh (the official Java client and shell) against the server.
-//! Skipped, with a message, when /usr/share/zookeeper/bin/zkCli.sh is not installed.
+//! zkCli (the official Java client's shell, Apache ZooKeeper 3.9.5's, through
+//! compat-tests/zkcli.sh) against the server.
 
 mod common;
 
@@ -11,16 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use zk::{CreateMode, EventType};
 use zookeeper_client as zk;
-
-fn zkcli() -> Option<&'static str> {
-    let p = zkcli_path();
-    if p.is_none() {
-        eprintln!(
-            "SKIPPED: /usr/share/zookeeper/bin/zkCli.sh is missing (apt-get install zookeeper)"
-        );
-    }
-    p
-}
 
 /// Lines that are zkCli/JVM noise rather than command output.
 fn is_noise(l: &str) -> bool {
@@ -166,7 +156,21 @@ impl Session {
     }
 
     /// Wait until a line equal to (or, with `contains`, containing) `what` appears.
-    fn wait_for(&mut self, what: &str, contains: bool) {
+    /// Waits for zkCli's line for a watch event and checks that it carries a real zxid:
+    /// 3.9's `WatchedEvent` prints the zxid of the transaction that fired it
+    /// (`... path:/p zxid: 12`).
+    fn wait_event(&mut self, kind: &str, path: &str) {
+        let prefix = format!("WatchedEvent state:SyncConnected type:{kind} path:{path} zxid: ");
+        let line = self.wait_for(&prefix, true);
+        let zxid = line.trim_end().strip_prefix(&prefix).map(str::parse::<i64>);
+        assert!(
+            matches!(zxid, Some(Ok(z)) if z > 0),
+            "{kind} on {path}: no txn zxid in {line:?}"
+        );
+    }
+
+    /// Waits for a line equal to `what` (or containing it) and returns it.
+    fn wait_for(&mut self, what: &str, contains: bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         let hit = |l: &String| {
             if contains {
@@ -175,14 +179,13 @@ impl Session {
                 l.trim_end() == what
             }
         };
-        if self.seen.iter().any(hit) {
-            self.seen.retain(|l| !hit(l));
-            return;
+        if let Some(i) = self.seen.iter().position(hit) {
+            return self.seen.remove(i);
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(l) if hit(&l) => return,
+                Ok(l) if hit(&l) => return l,
                 Ok(l) => self.seen.push(l),
                 Err(_) => panic!(
                     "zkCli never printed {what:?}; it printed:\n{}",
@@ -212,11 +215,11 @@ impl Drop for Session {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_create_ls_get_set_delete() {
-    let Some(cli) = zkcli() else { return };
+    let cli = zkcli_path();
     let server = TestServer::start();
     let out = run_script(
         &server,
-        cli,
+        &cli,
         &[
             "create /cli hello",
             "create /cli again",
@@ -286,13 +289,13 @@ async fn zkcli_create_ls_get_set_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_one_shot_commands_and_stat_output() {
-    let Some(cli) = zkcli() else { return };
+    let cli = zkcli_path();
     let server = TestServer::start();
     let c = server.connect().await;
     let (created, _) = c.create("/one", b"payload", &open_acl()).await.unwrap();
-    let out = run_once(&server, cli, &["get", "/one"]);
+    let out = run_once(&server, &cli, &["get", "/one"]);
     assert!(out.contains(&"payload".to_string()), "{out:?}");
-    let out = run_once(&server, cli, &["stat", "/one"]);
+    let out = run_once(&server, &cli, &["stat", "/one"]);
     assert_in_order(
         &out,
         &[
@@ -307,19 +310,19 @@ async fn zkcli_one_shot_commands_and_stat_output() {
             "numChildren = 0",
         ],
     );
-    let out = run_once(&server, cli, &["set", "/one", "changed"]);
+    let out = run_once(&server, &cli, &["set", "/one", "changed"]);
     assert!(!out.iter().any(|l| l.contains("Exception")), "{out:?}");
     assert_eq!(c.get_data("/one").await.unwrap().0, b"changed");
-    let out = run_once(&server, cli, &["ls", "/"]);
+    let out = run_once(&server, &cli, &["ls", "/"]);
     assert!(out.contains(&"[one, zookeeper]".to_string()), "{out:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_ephemeral_vanishes_when_the_zkcli_session_ends() {
-    let Some(cli) = zkcli() else { return };
+    let cli = zkcli_path();
     let server = TestServer::start();
     let c = server.connect().await;
-    let mut s = Session::start(&server, cli);
+    let mut s = Session::start(&server, &cli);
     s.send("create -e /cli-eph x");
     s.wait_for("Created /cli-eph", false);
     s.send("getEphemerals");
@@ -342,70 +345,52 @@ async fn zkcli_ephemeral_vanishes_when_the_zkcli_session_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_watches_fire_for_changes_made_by_another_client() {
-    let Some(cli) = zkcli() else { return };
+    let cli = zkcli_path();
     let server = TestServer::start();
     let c = server.connect().await;
     c.create("/cw", b"1", &open_acl()).await.unwrap();
-    let mut s = Session::start(&server, cli);
+    let mut s = Session::start(&server, &cli);
 
     s.send("get -w /cw");
     s.wait_for("1", false);
     c.set_data("/cw", b"2", None).await.unwrap();
-    s.wait_for(
-        "WatchedEvent state:SyncConnected type:NodeDataChanged path:/cw",
-        false,
-    );
+    s.wait_event("NodeDataChanged", "/cw");
 
     s.send("ls -w /cw");
     s.wait_for("[]", false);
     c.create("/cw/k", b"", &open_acl()).await.unwrap();
-    s.wait_for(
-        "WatchedEvent state:SyncConnected type:NodeChildrenChanged path:/cw",
-        false,
-    );
+    s.wait_event("NodeChildrenChanged", "/cw");
 
     s.send("stat -w /later");
     s.wait_for("Node does not exist: /later", false);
     c.create("/later", b"", &mode(CreateMode::Persistent))
         .await
         .unwrap();
-    s.wait_for(
-        "WatchedEvent state:SyncConnected type:NodeCreated path:/later",
-        false,
-    );
+    s.wait_event("NodeCreated", "/later");
 
     s.send("addWatch -m PERSISTENT_RECURSIVE /rw");
     s.send("sync /");
     s.wait_for("Sync is OK", false);
     c.create("/rw", b"", &open_acl()).await.unwrap();
-    s.wait_for(
-        "WatchedEvent state:SyncConnected type:NodeCreated path:/rw",
-        false,
-    );
+    s.wait_event("NodeCreated", "/rw");
     c.create("/rw/deep", b"", &open_acl()).await.unwrap();
-    s.wait_for(
-        "WatchedEvent state:SyncConnected type:NodeCreated path:/rw/deep",
-        false,
-    );
+    s.wait_event("NodeCreated", "/rw/deep");
 
     // and the same session's own write fires its own watch
     s.send("get -w /cw");
     s.wait_for("2", false);
     s.send("set /cw 3");
-    s.wait_for(
-        "WatchedEvent state:SyncConnected type:NodeDataChanged path:/cw",
-        false,
-    );
+    s.wait_event("NodeDataChanged", "/cw");
     s.quit();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_acls_and_auth() {
-    let Some(cli) = zkcli() else { return };
+    let cli = zkcli_path();
     let server = TestServer::start();
     let out = run_script(
         &server,
-        cli,
+        &cli,
         &[
             "addauth digest u1:pw1",
             "create /secret s auth::cdrwa",
@@ -432,7 +417,7 @@ async fn zkcli_acls_and_auth() {
     );
     let out = run_script(
         &server,
-        cli,
+        &cli,
         &["get /secret", "addauth digest super:test", "get /secret"],
     );
     assert_in_order(&out, &["Insufficient permission : /secret", "s"]);

@@ -894,14 +894,20 @@ pub fn parse_frame(p: &[u8]) -> Frame {
     }
 }
 
-/// Runs zkCli.sh; None when it is not installed.
-pub fn zkcli_path() -> Option<&'static str> {
-    let p = "/usr/share/zookeeper/bin/zkCli.sh";
-    if Path::new(p).exists() {
-        Some(p)
-    } else {
-        None
-    }
+/// compat-tests/zkcli.sh: zkCli of Apache ZooKeeper 3.9.5 (the clients-3.9 Maven bundle,
+/// which `compat-tests/prereqs.sh` fetches as part of `bash .ci/test`).
+pub fn zkcli_path() -> String {
+    let lib =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("compat-tests/.work/maven/clients-3.9/lib");
+    assert!(
+        lib.join(".complete").exists(),
+        "Apache ZooKeeper 3.9.5's client is not fetched: run compat-tests/prereqs.sh (or \
+         compat-tests/maven/fetch.sh clients-3.9)"
+    );
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("compat-tests/zkcli.sh")
+        .display()
+        .to_string()
 }
 
 /// Kill -9 cycles of the crash tests: `ZKD_CRASH_CYCLES` (20 unless set; 100 for a long run).
