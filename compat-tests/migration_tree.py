@@ -72,6 +72,15 @@ def main():
     for p in seq[::3]:
         zk.delete(p)
 
+    # a quota on /app/queue, written as zkCli's setquota writes it (the server fills in
+    # zookeeper_stats and keeps it current), then more writes below it
+    zk.create("/zookeeper/quota/app/queue/zookeeper_limits",
+              b"count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=1000", makepath=True)
+    zk.create("/zookeeper/quota/app/queue/zookeeper_stats", b"count=0,bytes=0")
+    for p in [zk.create("/app/queue/late-", b"later job", sequence=True) for _ in range(6)][::2]:
+        zk.delete(p)
+    zk.set("/app/queue", b"queue with a quota")
+
     # ACLs: digest (alice, through auth), ip, and a setACL
     alice = make_digest_acl("alice", "secret", all=True)
     zk.create("/secure", b"top secret", acl=[alice])

@@ -164,6 +164,7 @@ _zk_launcher() {
 #!/bin/sh
 exec java -Xmx512m -XX:+UseSerialGC \\
   -Dzookeeper.extendedTypesEnabled=true \\
+  -Dzookeeper.enforceQuota=true \\
   -Dznode.container.checkIntervalMs=1000 \\
   -Dzookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST \\
   -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \\
@@ -208,6 +209,7 @@ maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=*
 extendedTypesEnabled=true
+enforceQuota=true
 znode.container.checkIntervalMs=1000
 DigestAuthenticationProvider.superDigest=$SUPER_DIGEST
 EOF
@@ -249,6 +251,7 @@ start_ensemble() {
             echo "4lw.commands.whitelist=*"
             if [ "$kind" = zkd ]; then
                 echo "extendedTypesEnabled=true"
+                echo "enforceQuota=true"
                 echo "znode.container.checkIntervalMs=1000"
                 echo "DigestAuthenticationProvider.superDigest=$SUPER_DIGEST"
             fi

@@ -40,6 +40,8 @@ pub struct Config {
     pub max_outbound_bytes: usize,
     pub four_letter_whitelist: Vec<String>,
     pub extended_types_enabled: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits are enforced (ZooKeeper's default: off).
+    pub enforce_quota: bool,
     /// `super:<base64 sha1>`: a digest id that bypasses every ACL.
     pub super_digest: Option<String>,
     pub container_check_interval: Duration,
@@ -108,6 +110,7 @@ impl Default for Config {
             max_outbound_bytes: 64 << 20,
             four_letter_whitelist: vec!["srvr".to_string()],
             extended_types_enabled: false,
+            enforce_quota: false,
             super_digest: None,
             container_check_interval: Duration::from_secs(60),
             container_max_per_minute: 10_000,
@@ -312,6 +315,7 @@ impl Config {
     pub fn tree_config(&self) -> crate::tree::TreeConfig {
         crate::tree::TreeConfig {
             extended_types_enabled: self.extended_types_enabled,
+            enforce_quota: self.enforce_quota,
             super_digest: self.super_digest.clone(),
         }
     }
@@ -367,6 +371,7 @@ impl Config {
                     .collect()
             }
             "extendedTypesEnabled" => self.extended_types_enabled = flag(value)?,
+            "enforceQuota" => self.enforce_quota = flag(value)?,
             "DigestAuthenticationProvider.superDigest" => {
                 self.super_digest = Some(value.trim().to_string())
             }

@@ -227,6 +227,7 @@ public class Transcript {
         if (!up.await(15, TimeUnit.SECONDS)) throw new IllegalStateException("cannot connect to " + hostPort);
         zk.addAuthInfo("digest", bytes("super:test"));
         deleteTree(zk, B);
+        deleteTree(zk, "/zookeeper/quota" + B);   // a quota left by an interrupted run
         if (zk.exists("/zookeeper/x", false) != null) zk.delete("/zookeeper/x", -1);
         zk.close();
     }
@@ -268,6 +269,7 @@ public class Transcript {
         multi();
         watches();
         client39();
+        quotas();
         ephemeralsAndCounts();
         ttlAndContainers();
 
@@ -633,6 +635,71 @@ public class Transcript {
         expectEvents(1);
         step("B removeAllWatches " + z + " Persistent", () -> { b.removeAllWatches(z, Watcher.WatcherType.Persistent, false); return "ok"; });
         expectEvents(1);
+    }
+
+    static String dataOf(String path) throws Exception {
+        return new String(a.getData(path, false, null), StandardCharsets.UTF_8);
+    }
+
+    /** zkCli's setquota/delquota (their static helpers), the usage the server keeps in
+     *  zookeeper_stats, and hard limits (both servers run with enforceQuota). */
+    static void quotas() throws Exception {
+        section("quotas (enforceQuota=true)");
+        String q = B + "/q";
+        String qs = "/zookeeper/quota" + q + "/zookeeper_stats";
+        String ql = "/zookeeper/quota" + q + "/zookeeper_limits";
+        step("create " + q + " data=12345", () -> a.create(q, bytes("12345"), OPEN, CreateMode.PERSISTENT));
+        step("create " + q + "/a data=ab", () -> a.create(q + "/a", bytes("ab"), OPEN, CreateMode.PERSISTENT));
+        step("setquota -n 3 " + q, () -> {
+            StatsTrack t = new StatsTrack();
+            t.setCount(3);
+            return org.apache.zookeeper.cli.SetQuotaCommand.createQuota(a, q, t);
+        });
+        step("get limits", () -> dataOf(ql));
+        step("get stats", () -> dataOf(qs));
+        Stat st0 = a.exists(qs, false);
+        step("create " + q + "/b data=xyz", () -> a.create(q + "/b", bytes("xyz"), OPEN, CreateMode.PERSISTENT));
+        step("create " + q + "/b/c (beyond the soft limit)", () -> a.create(q + "/b/c", null, OPEN, CreateMode.PERSISTENT));
+        step("get stats", () -> dataOf(qs));
+        step("set " + q + "/a data=a", () -> a.setData(q + "/a", bytes("a"), -1));
+        step("delete " + q + "/b/c", () -> { a.delete(q + "/b/c", -1); return "ok"; });
+        step("get stats", () -> dataOf(qs));
+        Stat st1 = a.exists(qs, false);
+        out("stats node rewritten in place: same version and mzxid -> "
+            + (st0 != null && st1 != null && st0.getVersion() == st1.getVersion() && st0.getMzxid() == st1.getMzxid()));
+        step("setquota -N 4 -B 10 " + q + " (hard limits added)", () -> {
+            StatsTrack t = new StatsTrack();
+            t.setCountHardLimit(4);
+            t.setByteHardLimit(10);
+            return org.apache.zookeeper.cli.SetQuotaCommand.createQuota(a, q, t);
+        });
+        step("get limits", () -> dataOf(ql));
+        step("create " + q + "/c", () -> a.create(q + "/c", null, OPEN, CreateMode.PERSISTENT));
+        step("create " + q + "/d (count over the hard limit)", () -> a.create(q + "/d", null, OPEN, CreateMode.PERSISTENT));
+        step("set " + q + "/c data=123 (bytes over the hard limit)", () -> a.setData(q + "/c", bytes("123"), -1));
+        step("set " + q + "/c data=12 v=7 (quota before version)", () -> a.setData(q + "/c", bytes("12"), 7));
+        step("set " + q + "/c data=1", () -> a.setData(q + "/c", bytes("1"), -1));
+        step("multi [delete c, create d] (checked against the usage before the multi)", () -> a.multi(List.of(
+            Op.delete(q + "/c", -1), Op.create(q + "/d", null, OPEN, CreateMode.PERSISTENT))));
+        step("multi [delete c, set a data=x]", () -> a.multi(List.of(
+            Op.delete(q + "/c", -1), Op.setData(q + "/a", bytes("x"), -1))));
+        step("multi [create d, create e] (each alone fits)", () -> a.multi(List.of(
+            Op.create(q + "/d", null, OPEN, CreateMode.PERSISTENT), Op.create(q + "/e", null, OPEN, CreateMode.PERSISTENT))));
+        step("create " + q + "/f (over: the multi went past the limit)", () -> a.create(q + "/f", null, OPEN, CreateMode.PERSISTENT));
+        step("get stats", () -> dataOf(qs));
+        step("setquota -n 1 " + q + "/b (below a quota)", () -> {
+            StatsTrack t = new StatsTrack();
+            t.setCount(1);
+            try {
+                return org.apache.zookeeper.cli.SetQuotaCommand.createQuota(a, q + "/b", t);
+            } catch (IllegalArgumentException e) {
+                return "refused: " + e.getMessage();
+            }
+        });
+        step("delquota " + q, () -> org.apache.zookeeper.cli.DelQuotaCommand.delQuota(a, q, null));
+        step("exists limits after delquota", () -> a.exists(ql, false) == null ? "gone" : "still there");
+        step("create " + q + "/g (no quota left)", () -> a.create(q + "/g", null, OPEN, CreateMode.PERSISTENT));
+        step("exists /zookeeper/quota" + B + " (delquota trims the folders)", () -> a.exists("/zookeeper/quota" + B, false) == null ? "gone" : "still there");
     }
 
     static void ephemeralsAndCounts() throws Exception {

@@ -248,6 +248,8 @@ impl DataTree {
         if matches!(parent.kind(), NodeKind::Ephemeral(_)) {
             return Err(err::NO_CHILDREN_FOR_EPHEMERALS);
         }
+        let bytes = c.data.as_ref().map_or(0, |d| d.len() as i64);
+        self.check_quota(&path, bytes, 1)?;
 
         // Validated: mutate.
         let owner = if c.op == op::CREATE_CONTAINER {
@@ -282,6 +284,8 @@ impl DataTree {
         );
         let stat = node.stat();
         self.insert_node(parent_id, name, &path, node);
+        self.created_quota_node(parent_path, name, fx);
+        self.count_quota(&path, bytes, 1, fx);
         fx.trigger(&path, event::NODE_CREATED, &acl);
         fx.trigger(parent_path, event::NODE_CHILDREN_CHANGED, &parent_acl);
         fx.dirty_node(&path);
@@ -336,6 +340,7 @@ impl DataTree {
         let Some(node) = self.remove_node(parent_id, name, path) else {
             return;
         };
+        self.count_quota(path, -i64::from(node.data_len()), -1, fx);
         self.modify_stat(parent_id, parent_path, |s| {
             if zxid > s.pzxid {
                 s.pzxid = zxid;
@@ -365,9 +370,13 @@ impl DataTree {
         if !check_perm(&node.acl, &txn.auth, perms::WRITE) {
             return Err(err::NO_AUTH);
         }
+        // Before the version, as ZooKeeper's PrepRequestProcessor checks it.
+        let bytes_diff = data.as_ref().map_or(0, |d| d.len() as i64) - i64::from(node.data_len());
+        self.check_quota(path, bytes_diff, 0)?;
         let new_version = next_version(node.stat.version, version)?;
         let acl = Arc::clone(&node.acl);
         self.replace_data(id, path, data);
+        self.count_quota(path, bytes_diff, 0, fx);
         self.modify_stat(id, path, |s| {
             s.version = new_version;
             s.mzxid = zxid;

@@ -29,6 +29,7 @@ mod ephemerals;
 mod multi;
 mod node;
 mod path;
+mod quota;
 mod read;
 mod session;
 mod store;
@@ -43,6 +44,7 @@ pub use acl::{check_perm, digest_valid, fixup_acl, ip_matches, ip_valid, mask_di
 pub use node::{data_of, Data, NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
 pub use path::CONFIG_PATH;
 pub use path::{ancestors, is_special, validate_path};
+pub use quota::StatsTrack;
 pub use session::SessionInfo;
 
 pub use store::Children;
@@ -56,6 +58,8 @@ use store::{Arena, NodeId, ROOT};
 pub struct TreeConfig {
     /// `zookeeper.extendedTypesEnabled`: allow TTL nodes.
     pub extended_types_enabled: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits fail writes with QuotaExceeded.
+    pub enforce_quota: bool,
     /// Unused by apply: the server turns a matching digest into a `super` auth id.
     pub super_digest: Option<String>,
 }
@@ -200,6 +204,9 @@ pub struct DataTree {
     data_size: u64,
     /// Present while a multi runs.
     undo: Option<Vec<Undo>>,
+    /// The slot of `/zookeeper/quota`, which is never deleted: every write asks it
+    /// whether any quota exists (`quota.rs`).
+    quota_root: Option<NodeId>,
 }
 
 impl DataTree {
@@ -226,6 +233,7 @@ impl DataTree {
             next_session_id: 0,
             data_size: 0,
             undo: None,
+            quota_root: None,
         }
     }
 
@@ -247,6 +255,7 @@ impl DataTree {
             // The four are added parent first, so each has its parent.
             let _ = self.place(p, node);
         }
+        self.quota_root = self.lookup(quota::QUOTA_ROOT);
     }
 
     /// Put a childless node at `path` when its parent exists (or it is the root of an
@@ -328,6 +337,7 @@ impl DataTree {
             let _ = t.place(&p, node);
         }
         t.add_system_nodes();
+        t.recount_all_quotas();
         t.sessions = sessions.collect();
         t.last_zxid = last_zxid;
         t.next_session_id = next_session_id;

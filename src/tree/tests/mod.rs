@@ -2,6 +2,7 @@
 
 mod multi;
 mod ops;
+mod quota;
 mod reads;
 mod sessions;
 
@@ -50,6 +51,7 @@ impl H {
     pub fn new() -> H {
         H::with(TreeConfig {
             extended_types_enabled: true,
+            enforce_quota: false,
             super_digest: None,
         })
     }
