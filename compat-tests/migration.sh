@@ -16,6 +16,8 @@
 #      zkd vs that ZooKeeper and original ZooKeeper vs that ZooKeeper: no difference.
 #   4. New writes on zkd get zxids above the imported ones; the exported ZooKeeper
 #      continues above zkd's.
+#   4b. ZooKeeper's dataDir imported again after its restart snapshot: zkd's tree digest
+#      equals the one ZooKeeper wrote into that snapshot.
 #   5. A corrupt last txn and a truncated log file: import exits 4 naming the file and
 #      byte offset, writes nothing; --allow-damaged-tail imports up to the last good txn.
 #   6. Snapshots written gzip- and snappy-compressed by ZooKeeper import and verify too.
@@ -154,6 +156,16 @@ check "zkd verify exits 3 and names the node when the servers differ" \
     bash -c "test $rc = 3 && grep -q '^/after-import: only on right' '$MIG/verify4.out'"
 z2=$(new_czxid "$ZK2_PORT" /after-export)
 check "a write on the exported ZooKeeper gets a zxid ($z2) above the export" test "$((z2))" -gt "$((IMPORTED))"
+
+# ------------------------------------------------------------------ 4b. the tree digest
+# ZooKeeper took a snapshot when it restarted on its own dataDir (step 2), with its tree
+# digest in it (digest.enabled): importing that dataDir again, zkd must compute the same
+# number for the same tree.
+halt_server "$MIG/zk"
+"$ZKD" import --from "$MIG/zk/data" --data-dir "$MIG/reimport" --extended-types > "$MIG/reimport.out" 2>&1
+grep 'tree digest' "$MIG/reimport.out" | sed 's/^/    /'
+check "zkd import computes the tree digest ZooKeeper's snapshot records" \
+    grep -q "equal to the one in ZooKeeper's snapshot" "$MIG/reimport.out"
 cleanup
 
 # ------------------------------------------------------------------ 5. damaged logs

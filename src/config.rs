@@ -42,6 +42,8 @@ pub struct Config {
     pub extended_types_enabled: bool,
     /// `zookeeper.enforceQuota`: hard quota limits are enforced (ZooKeeper's default: off).
     pub enforce_quota: bool,
+    /// `zookeeper.digest.enabled`: keep ZooKeeper's tree digest (its default: on).
+    pub digest_enabled: bool,
     /// `super:<base64 sha1>`: a digest id that bypasses every ACL.
     pub super_digest: Option<String>,
     pub container_check_interval: Duration,
@@ -111,6 +113,7 @@ impl Default for Config {
             four_letter_whitelist: vec!["srvr".to_string()],
             extended_types_enabled: false,
             enforce_quota: false,
+            digest_enabled: true,
             super_digest: None,
             container_check_interval: Duration::from_secs(60),
             container_max_per_minute: 10_000,
@@ -316,6 +319,7 @@ impl Config {
         crate::tree::TreeConfig {
             extended_types_enabled: self.extended_types_enabled,
             enforce_quota: self.enforce_quota,
+            digest_enabled: self.digest_enabled,
             super_digest: self.super_digest.clone(),
         }
     }
@@ -372,6 +376,7 @@ impl Config {
             }
             "extendedTypesEnabled" => self.extended_types_enabled = flag(value)?,
             "enforceQuota" => self.enforce_quota = flag(value)?,
+            "digest.enabled" => self.digest_enabled = flag(value)?,
             "DigestAuthenticationProvider.superDigest" => {
                 self.super_digest = Some(value.trim().to_string())
             }

@@ -310,7 +310,7 @@ async fn every_four_letter_word_has_zookeeper_shape() {
     assert_eq!(server.four_letter("gtmk"), "127");
     assert_eq!(stmk(server.port, 306), "306");
 
-    // no digest log yet: nothing (ZooKeeper prints one line per digest)
+    // no digest log yet (the first entry comes at zxid 128): nothing
     let hash = server.four_letter("hash");
     assert!(hash.lines().all(|l| l.contains(": ")), "{hash}");
 
@@ -374,6 +374,35 @@ async fn every_four_letter_word_has_zookeeper_shape() {
 }
 
 /// `stmk` followed by its 8-byte big-endian mask.
+/// `hash` lists the tree digest after every 128th zxid, as ZooKeeper's digest log does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_notes_the_tree_digest_every_128_zxids() {
+    let (server, admin, _) = start_full();
+    let client = server.connect().await;
+    client.create("/h", b"", &open_acl()).await.unwrap();
+    for i in 0..130 {
+        client
+            .set_data("/h", format!("{i}").as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    let hash = server.four_letter("hash");
+    let first = hash.lines().next().unwrap_or_default();
+    let digest = first.strip_prefix("80: ").map(str::parse::<i64>);
+    assert!(matches!(digest, Some(Ok(d)) if d != 0), "{hash:?}");
+    if !against_zk() {
+        let digests = command(admin, "hash");
+        let entry = &digests["digests"][0];
+        assert_eq!(entry["zxid"], 128, "{digests:?}");
+        assert_eq!(
+            entry["digest"].as_i64(),
+            digest.and_then(Result::ok),
+            "{digests:?}"
+        );
+        assert_eq!(entry["digestVersion"], 2, "{digests:?}");
+    }
+}
+
 fn stmk(port: u16, mask: i64) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

@@ -138,7 +138,25 @@ fn data(server: &Server, cmd: &str, params: &HashMap<String, String>) -> Vec<(St
             .map(|(k, v)| (k.to_string(), J::Str(v)))
             .collect(),
         "get_trace_mask" => kv(vec![("tracemask", J::Int(super::trace_mask()))]),
-        "hash" => kv(vec![("digests", J::Arr(Vec::new()))]),
+        // ZooKeeper's ZxidDigest objects, in Jackson's order (its fields' order).
+        "hash" => {
+            let digests = server
+                .tree
+                .read()
+                .digest_history()
+                .map(|(zxid, digest)| {
+                    J::Obj(kv(vec![
+                        ("zxid", J::Int(zxid)),
+                        ("digest", J::Int(digest)),
+                        (
+                            "digestVersion",
+                            J::Int(i64::from(crate::tree::DIGEST_VERSION)),
+                        ),
+                    ]))
+                })
+                .collect();
+            kv(vec![("digests", J::Arr(digests))])
+        }
         "initial_configuration" => kv(vec![(
             "initial_configuration",
             J::Str(server.config.initial_config.clone()),

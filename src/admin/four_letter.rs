@@ -212,8 +212,15 @@ pub async fn run(server: &Server, word: &str, asker: Option<SocketAddr>) -> Stri
             format!("datadir_size: {size}\nlogdir_size: {size}\n")
         }
         "gtmk" => super::trace_mask().to_string(),
-        // zkd keeps no digest log (ZooKeeper's is empty until its first digest too).
-        "hash" => String::new(),
+        // The tree digest after every 128th zxid, as ZooKeeper's DigestCommand prints it.
+        "hash" => {
+            let tree = server.tree.read();
+            let mut out = String::new();
+            for (zxid, digest) in tree.digest_history() {
+                let _ = writeln!(out, "{zxid:x}: {digest}");
+            }
+            out
+        }
         other => keeper::run(server, other).await,
     }
 }

@@ -74,7 +74,20 @@ pub struct ImportSummary {
     pub tolerated: u64,
     pub orphans_dropped: usize,
     pub damage: Option<Damage>,
+    /// The tree digest ZooKeeper recorded in the snapshot, and zkd's of the same tree.
+    pub digest: Option<DigestCheck>,
     pub seconds: f64,
+}
+
+/// ZooKeeper writes the tree digest at a zxid into its snapshots (3.6+, `digest.enabled`);
+/// the import computes its own when the replay reaches that zxid, as ZooKeeper does when
+/// it loads one. Equal numbers say the imported tree is the one ZooKeeper had, node for
+/// node (data and every stat field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DigestCheck {
+    pub zxid: i64,
+    pub zookeeper: i64,
+    pub zkd: i64,
 }
 
 /// Failure of an import because of a damaged log (the caller prints it and exits with
@@ -178,10 +191,16 @@ pub fn run(opts: &ImportOptions) -> std::result::Result<ImportSummary, ImportErr
     check_target(&opts.data_dir)?;
 
     // 1. snapshot
+    let mut expected_digest = None;
     let (snapshot, mut tree) = match load_snapshot(&snap_dir, &mut progress)? {
         Some((path, snap)) => {
             let n = snap.nodes.len();
             let zxid = snap.zxid;
+            // Version 2 is the CRC-32 digest zkd computes; older ones are not comparable.
+            expected_digest = snap
+                .digest
+                .filter(|&(_, version, _)| version == crate::tree::DIGEST_VERSION)
+                .map(|(at, _, digest)| (at, digest));
             let tree = ZkTree::from_snapshot(snap, opts.source)
                 .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
             progress.note(format!(
@@ -202,6 +221,15 @@ pub fn run(opts: &ImportOptions) -> std::result::Result<ImportSummary, ImportErr
         }
     };
     let snap_zxid = tree.last_zxid;
+    let mut digest = None;
+    // A snapshot whose digest is at its own zxid was written with nothing in flight.
+    if let Some((at, zookeeper)) = expected_digest.filter(|&(at, _)| at == snap_zxid) {
+        digest = Some(DigestCheck {
+            zxid: at,
+            zookeeper,
+            zkd: tree.digest(),
+        });
+    }
 
     // 2. logs
     let logs = zk_txnlog::files_after(&zk_files(&log_dir, "log")?, snap_zxid);
@@ -224,6 +252,15 @@ pub fn run(opts: &ImportOptions) -> std::result::Result<ImportSummary, ImportErr
                     }
                     last_good = t.header.zxid;
                     tree.apply(&t);
+                    if let Some((at, zookeeper)) =
+                        expected_digest.filter(|&(at, _)| at == last_good)
+                    {
+                        digest = Some(DigestCheck {
+                            zxid: at,
+                            zookeeper,
+                            zkd: tree.digest(),
+                        });
+                    }
                     let txns = tree.stats.txns;
                     progress.update(false, || {
                         format!(
@@ -272,6 +309,15 @@ pub fn run(opts: &ImportOptions) -> std::result::Result<ImportSummary, ImportErr
     for a in &tree.stats.anomalies {
         progress.note(format!("warning: {a}"));
     }
+    if let Some(d) = digest.filter(|d| d.zookeeper != d.zkd) {
+        progress.note(format!(
+            "warning: the tree digest at zxid {} is {} here but {} in ZooKeeper's snapshot: \
+             the imported tree differs from the one ZooKeeper had (compare with `zkd verify`)",
+            hex(d.zxid),
+            d.zkd,
+            d.zookeeper
+        ));
+    }
     if tree.stats.out_of_order > 0 {
         progress.note(format!(
             "warning: {} txns had a lower zxid than the one before them",
@@ -316,6 +362,7 @@ pub fn run(opts: &ImportOptions) -> std::result::Result<ImportSummary, ImportErr
         tolerated: tree.stats.tolerated,
         orphans_dropped,
         damage,
+        digest,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -512,6 +559,24 @@ impl ImportSummary {
             );
         }
         s += "\n  node kinds: the written data dir matches the source\n";
+        match &self.digest {
+            Some(d) if d.zookeeper == d.zkd => {
+                s += &format!(
+                    "  tree digest at zxid {}: {}, equal to the one in ZooKeeper's snapshot\n",
+                    hex(d.zxid),
+                    d.zkd
+                );
+            }
+            Some(d) => {
+                s += &format!(
+                    "  tree digest at zxid {}: {} here, {} in ZooKeeper's snapshot: DIFFERENT\n",
+                    hex(d.zxid),
+                    d.zkd,
+                    d.zookeeper
+                );
+            }
+            None => s += "  tree digest: none to compare (no version-2 digest in the snapshot)\n",
+        }
         if self.orphans_dropped > 0 {
             s += &format!(
                 "  {} ephemerals of sessions that no longer exist were dropped\n",

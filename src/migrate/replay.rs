@@ -229,6 +229,20 @@ pub struct ZkTree {
     pub stats: ReplayStats,
 }
 
+impl ZkTree {
+    /// ZooKeeper's digest of this tree (`tree::zk_node_digest` summed), to compare with
+    /// the one a ZooKeeper snapshot records.
+    pub fn digest(&self) -> i64 {
+        self.nodes.iter().fold(0i64, |sum, (path, n)| {
+            sum.wrapping_add(crate::tree::zk_node_digest(
+                path,
+                n.data.as_deref(),
+                &n.stat,
+            ))
+        })
+    }
+}
+
 fn split(path: &str) -> Option<(&str, &str)> {
     let i = path.rfind('/')?;
     let parent = if i == 0 { "/" } else { &path[..i] };

@@ -93,6 +93,12 @@ impl DataTree {
     /// afterwards `last_zxid() == zxid`.
     pub fn apply(&mut self, zxid: i64, txn: &Txn) -> Applied {
         self.last_zxid = zxid;
+        let applied = self.apply_kind(zxid, txn);
+        self.digest.applied(zxid);
+        applied
+    }
+
+    fn apply_kind(&mut self, zxid: i64, txn: &Txn) -> Applied {
         match &txn.kind {
             TxnKind::CreateSession { timeout_ms } => {
                 self.create_session(zxid, txn.time_ms, *timeout_ms)
@@ -375,13 +381,17 @@ impl DataTree {
         self.check_quota(path, bytes_diff, 0)?;
         let new_version = next_version(node.stat.version, version)?;
         let acl = Arc::clone(&node.acl);
-        self.replace_data(id, path, data);
+        self.rewrite(
+            id,
+            path,
+            Some(data),
+            Some(|s: &mut StatPersisted| {
+                s.version = new_version;
+                s.mzxid = zxid;
+                s.mtime = txn.time_ms;
+            }),
+        );
         self.count_quota(path, bytes_diff, 0, fx);
-        self.modify_stat(id, path, |s| {
-            s.version = new_version;
-            s.mzxid = zxid;
-            s.mtime = txn.time_ms;
-        });
         fx.trigger(path, event::NODE_DATA_CHANGED, &acl);
         fx.dirty_node(path);
         Ok(self.node(id).map(Znode::stat).unwrap_or_default())
@@ -441,12 +451,16 @@ impl DataTree {
                 .node(id)
                 .map(|n| Arc::clone(&n.acl))
                 .unwrap_or_default();
-            self.replace_data(id, path, Some(Data::from(data.into_bytes())));
-            self.modify_stat(id, path, |s| {
-                s.version = s.version.wrapping_add(1);
-                s.mzxid = zxid;
-                s.mtime = time_ms;
-            });
+            self.rewrite(
+                id,
+                path,
+                Some(Some(Data::from(data.into_bytes()))),
+                Some(|s: &mut StatPersisted| {
+                    s.version = s.version.wrapping_add(1);
+                    s.mzxid = zxid;
+                    s.mtime = time_ms;
+                }),
+            );
             fx.trigger(path, event::NODE_DATA_CHANGED, &acl);
             fx.dirty_node(path);
         }

@@ -25,6 +25,7 @@
 
 mod acl;
 mod apply;
+mod digest;
 mod ephemerals;
 mod multi;
 mod node;
@@ -41,6 +42,7 @@ use bytes::Bytes;
 use jute::{Acl, StatPersisted};
 
 pub use acl::{check_perm, digest_valid, fixup_acl, ip_matches, ip_valid, mask_digest_ids};
+pub use digest::{zk_node_digest, DIGEST_VERSION};
 pub use node::{data_of, Data, NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
 pub use path::CONFIG_PATH;
 pub use path::{ancestors, is_special, validate_path};
@@ -50,18 +52,33 @@ pub use session::SessionInfo;
 pub use store::Children;
 
 use acl::AclCache;
+use digest::TreeDigest;
 use ephemerals::EphemeralSet;
 use store::{Arena, NodeId, ROOT};
 
 /// Static configuration of the tree (identical on every replica).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TreeConfig {
     /// `zookeeper.extendedTypesEnabled`: allow TTL nodes.
     pub extended_types_enabled: bool,
     /// `zookeeper.enforceQuota`: hard quota limits fail writes with QuotaExceeded.
     pub enforce_quota: bool,
+    /// `digest.enabled`: keep ZooKeeper's tree digest (`digest.rs`).
+    pub digest_enabled: bool,
     /// Unused by apply: the server turns a matching digest into a `super` auth id.
     pub super_digest: Option<String>,
+}
+
+/// ZooKeeper's defaults: no TTL nodes, quotas not enforced, the digest kept.
+impl Default for TreeConfig {
+    fn default() -> Self {
+        TreeConfig {
+            extended_types_enabled: false,
+            enforce_quota: false,
+            digest_enabled: true,
+            super_digest: None,
+        }
+    }
 }
 
 /// The outcome of applying one txn.
@@ -204,6 +221,8 @@ pub struct DataTree {
     data_size: u64,
     /// Present while a multi runs.
     undo: Option<Vec<Undo>>,
+    /// ZooKeeper's digest of the whole tree, and its history.
+    digest: TreeDigest,
     /// The slot of `/zookeeper/quota`, which is never deleted: every write asks it
     /// whether any quota exists (`quota.rs`).
     quota_root: Option<NodeId>,
@@ -222,6 +241,7 @@ impl DataTree {
 
     fn empty(config: TreeConfig) -> Self {
         DataTree {
+            digest: TreeDigest::new(config.digest_enabled),
             config,
             nodes: Arena::default(),
             sessions: BTreeMap::new(),
@@ -364,6 +384,17 @@ impl DataTree {
         self.nodes.len()
     }
 
+    /// ZooKeeper's digest of the tree (0 with `digest.enabled=false`).
+    pub fn digest(&self) -> i64 {
+        self.digest.value()
+    }
+
+    /// The digest after every 128th zxid, oldest first (ZooKeeper's digest log: the
+    /// `hash` command).
+    pub fn digest_history(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.digest.history()
+    }
+
     /// ZooKeeper's approximateDataSize: sum of path length (UTF-16 units) + data length.
     pub fn approximate_data_size(&self) -> u64 {
         self.data_size
@@ -483,6 +514,7 @@ impl DataTree {
     /// Count a node (stored at `path`) in the data size and the kind indexes.
     fn index(&mut self, path: &str, node: &Znode) {
         self.data_size += Self::node_size(path, node);
+        self.digest.add(path, node);
         match node.kind() {
             NodeKind::Container => {
                 self.containers.insert(path.to_string());
@@ -507,6 +539,7 @@ impl DataTree {
     /// Reverse of [`DataTree::index`].
     fn unindex(&mut self, path: &str, node: &Znode) {
         self.data_size = self.data_size.saturating_sub(Self::node_size(path, node));
+        self.digest.remove(path, node);
         match node.kind() {
             NodeKind::Container => {
                 self.containers.remove(path);
@@ -587,24 +620,45 @@ impl DataTree {
     }
 
     fn modify_stat(&mut self, id: NodeId, path: &str, f: impl FnOnce(&mut StatPersisted)) {
-        if let Some(n) = self.nodes.get_mut(id) {
-            if self.undo.is_some() {
-                let old = n.stat.clone();
-                f(&mut n.stat);
-                self.record(|| Undo::Stat(path.to_string(), old));
-            } else {
-                f(&mut n.stat);
-            }
-        }
+        self.rewrite(id, path, None, Some(f));
     }
 
     fn replace_data(&mut self, id: NodeId, path: &str, data: Option<Data>) {
-        if let Some(n) = self.nodes.get_mut(id) {
+        self.rewrite(id, path, Some(data), None::<fn(&mut StatPersisted)>);
+    }
+
+    /// Change a node in place: its data (when `data` is given) and its stat (when `stat`
+    /// is). One function for both so that a setData takes the node's digest out and puts
+    /// it back once (each is a CRC over the path, the data and the stat).
+    fn rewrite(
+        &mut self,
+        id: NodeId,
+        path: &str,
+        data: Option<Option<Data>>,
+        stat: Option<impl FnOnce(&mut StatPersisted)>,
+    ) {
+        let Some(n) = self.nodes.get_mut(id) else {
+            return;
+        };
+        self.digest.remove(path, n);
+        let old_data = data.map(|data| {
             let new_len = data.as_ref().map_or(0, |d| d.len() as u64);
             let old = std::mem::replace(&mut n.data, data);
             let old_len = old.as_ref().map_or(0, |d| d.len() as u64);
             self.data_size = (self.data_size + new_len).saturating_sub(old_len);
+            old
+        });
+        let old_stat = stat.map(|f| {
+            let old = self.undo.is_some().then(|| n.stat.clone());
+            f(&mut n.stat);
+            old
+        });
+        self.digest.add(path, n);
+        if let Some(old) = old_data {
             self.record(|| Undo::Data(path.to_string(), old));
+        }
+        if let Some(Some(old)) = old_stat {
+            self.record(|| Undo::Stat(path.to_string(), old));
         }
     }
 
@@ -647,7 +701,9 @@ impl DataTree {
                 }
                 Undo::Stat(p, s) => {
                     if let Some(n) = self.lookup(&p).and_then(|id| self.nodes.get_mut(id)) {
+                        self.digest.remove(&p, n);
                         n.stat = s;
+                        self.digest.add(&p, n);
                     }
                 }
                 Undo::Data(p, d) => {

@@ -1,5 +1,6 @@
 //! Unit tests for the tree: shared helpers here, cases by area in the submodules.
 
+mod digest;
 mod multi;
 mod ops;
 mod quota;
@@ -52,6 +53,7 @@ impl H {
         H::with(TreeConfig {
             extended_types_enabled: true,
             enforce_quota: false,
+            digest_enabled: true,
             super_digest: None,
         })
     }
@@ -270,13 +272,14 @@ pub(super) struct State {
     data_size: u64,
     node_count: usize,
     next_session_id: i64,
+    digest: i64,
 }
 
 impl DataTree {
-    /// A node to tamper with (tests set stats no op can reach).
-    pub(super) fn node_mut(&mut self, path: &str) -> Option<&mut Znode> {
-        let id = self.lookup(path)?;
-        self.nodes.get_mut(id)
+    /// Tamper with a node's stat (tests set stats no op can reach); the digest follows.
+    pub(super) fn tamper_stat(&mut self, path: &str, f: impl FnOnce(&mut StatPersisted)) {
+        let id = self.lookup(path).expect("node to tamper with");
+        self.modify_stat(id, path, f);
     }
 }
 
@@ -299,6 +302,7 @@ pub(super) fn state(t: &DataTree) -> State {
         data_size: t.approximate_data_size(),
         node_count: t.node_count(),
         next_session_id: t.next_session_id(),
+        digest: t.digest(),
     }
 }
 

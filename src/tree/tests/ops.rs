@@ -161,7 +161,7 @@ fn sequential_names_and_visible_cversion() {
     let s = h.stat("/s");
     assert_eq!((s.cversion, s.num_children), (5 + 2, 3));
     // The suffix is a signed int: after i32::MAX comes a negative number.
-    h.tree.node_mut("/s").unwrap().stat.cversion = i32::MAX;
+    h.tree.tamper_stat("/s", |s| s.cversion = i32::MAX);
     assert_eq!(h.create("/s/y", 2), Ok("/s/y2147483647".into()));
     assert_eq!(h.create("/s/y", 2), Ok("/s/y-2147483648".into()));
     assert_eq!(h.create("/s/y", 2), Ok("/s/y-2147483647".into()));
@@ -194,11 +194,11 @@ fn pzxid_rules() {
     assert_eq!(h.stat("/p").pzxid, h.zxid);
     // Delete only raises pzxid.
     h.create("/p/b", 0).unwrap();
-    h.tree.node_mut("/p").unwrap().stat.pzxid = i64::MAX;
+    h.tree.tamper_stat("/p", |s| s.pzxid = i64::MAX);
     assert_eq!(h.delete("/p/b", -1), 0);
     assert_eq!(h.stat("/p").pzxid, i64::MAX);
     // Failed ops never change it.
-    h.tree.node_mut("/p").unwrap().stat.pzxid = 5;
+    h.tree.tamper_stat("/p", |s| s.pzxid = 5);
     assert_eq!(h.delete("/p/missing", -1), err::NO_NODE);
     assert_eq!(h.stat("/p").pzxid, 5);
 }
@@ -332,7 +332,7 @@ fn set_data_rules() {
     assert_eq!((s.czxid, s.ctime), (created.czxid, created.ctime));
     assert_eq!(h.node("/d").data.as_deref(), Some(&b"new!"[..]));
     // Java int arithmetic at the top (3.9 has no ZOOKEEPER-4743 skip of -1).
-    h.tree.node_mut("/d").unwrap().stat.version = i32::MAX;
+    h.tree.tamper_stat("/d", |s| s.version = i32::MAX);
     assert_eq!(h.set_data("/d", b"y", i32::MAX).unwrap().version, i32::MIN);
     // Null data.
     let a = h.req(
