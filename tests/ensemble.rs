@@ -508,6 +508,46 @@ async fn kill_leader_under_load(cluster: &mut Cluster, round: usize, writers: us
     failover
 }
 
+/// `zkd verify --digest`: the members of one ensemble note the same tree digest at the
+/// same zxid (the `hash` history, every 128th zxid); a server with another history does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_note_equal_tree_digests_and_verify_compares_them() {
+    let cluster = blocking(|| Cluster::start(3, 0));
+    let c = cluster.connect_any().await;
+    c.create("/d", b"", &open_acl()).await.unwrap();
+    for i in 0..140 {
+        c.set_data("/d", format!("{i}").as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    blocking(|| cluster.wait_converged(&[0, 1, 2], PROGRESS));
+    let verify = |left: &str, right: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zkd"))
+            .args(["verify", "--left", left, "--right", right, "--digest"])
+            .output()
+            .expect("zkd verify runs")
+    };
+    let out = verify(&cluster.client_addr(0), &cluster.client_addr(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("on both servers"),
+        "{out:?}"
+    );
+
+    let other = common::TestServer::start();
+    let o = other.connect().await;
+    o.create("/d", b"", &open_acl()).await.unwrap();
+    for i in 0..140 {
+        o.set_data("/d", format!("{i}").as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    let out = verify(&cluster.client_addr(1), &other.addr());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(text.contains("the trees differ"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_kill_under_write_load_loses_no_acknowledged_write() {
     let _serial = one_at_a_time().await;

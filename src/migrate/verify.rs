@@ -14,7 +14,7 @@
 //! (e.g. the super user) lets it read nodes whose ACL would otherwise hide them; a node
 //! unreadable on both sides with the same error is reported as not compared.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -343,6 +343,88 @@ pub struct VerifyOptions {
     pub auth: Vec<String>,
     /// Print at most this many differences (all are counted).
     pub max_report: u64,
+}
+
+/// The quick whole-tree check (`zkd verify --digest`): the tree digests both servers
+/// noted at the newest zxid they both have in their `hash` history (ZooKeeper's digest
+/// log: every 128th zxid). Equal digests at one zxid mean equal trees there, every node's
+/// data and stat included; it needs `hash` in both servers' 4lw whitelist and, between
+/// ZooKeeper and zkd, trees with the same zxids (an import, or members of one ensemble).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DigestComparison {
+    pub zxid: i64,
+    pub left: i64,
+    pub right: i64,
+}
+
+impl DigestComparison {
+    pub fn summary(&self) -> String {
+        if self.left == self.right {
+            format!(
+                "tree digest at zxid 0x{:x}: {} on both servers",
+                self.zxid, self.left
+            )
+        } else {
+            format!(
+                "tree digest at zxid 0x{:x}: {} on the left, {} on the right: the trees differ",
+                self.zxid, self.left, self.right
+            )
+        }
+    }
+}
+
+/// The `hash` history of the server at `addr`: (zxid, digest) pairs.
+fn digest_history(addr: &str, timeout: Duration) -> Result<Vec<(i64, i64)>> {
+    let sock = addr
+        .to_socket_addrs()
+        .map_err(|e| Error::new(format!("{addr}: {e}")))?
+        .next()
+        .ok_or_else(|| Error::new(format!("{addr}: no address")))?;
+    let mut stream = TcpStream::connect_timeout(&sock, timeout)
+        .map_err(|e| Error::new(format!("{addr}: {e}")))?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let mut text = String::new();
+    stream
+        .write_all(b"hash")
+        .and_then(|()| stream.read_to_string(&mut text))
+        .map_err(|e| Error::new(format!("{addr}: hash: {e}")))?;
+    if text.contains("is not executed because it is not in the whitelist") {
+        return Err(Error::new(format!(
+            "{addr}: `hash` is not in its 4lw.commands.whitelist"
+        )));
+    }
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (zxid, digest) = l.split_once(": ")?;
+            Some((
+                i64::from_str_radix(zxid, 16).ok()?,
+                digest.trim().parse().ok()?,
+            ))
+        })
+        .collect())
+}
+
+/// Compare the two servers' tree digests at the newest zxid both have noted.
+pub fn compare_digests(left: &str, right: &str) -> Result<DigestComparison> {
+    let timeout = Duration::from_secs(30);
+    let l = digest_history(left, timeout)?;
+    let r: BTreeMap<i64, i64> = digest_history(right, timeout)?.into_iter().collect();
+    l.iter()
+        .rev()
+        .find_map(|&(zxid, left)| {
+            r.get(&zxid)
+                .map(|&right| DigestComparison { zxid, left, right })
+        })
+        .ok_or_else(|| {
+            Error::new(format!(
+                "no zxid in both digest histories (left has {}, right has {}): the digest is \
+                 noted every 128th zxid and kept in memory, so both servers need to have \
+                 applied a common multiple of 128 since they started",
+                l.len(),
+                r.len()
+            ))
+        })
 }
 
 /// Walk both servers from `path` and print every difference to stdout.
