@@ -643,6 +643,9 @@ pub async fn sample_gauges(server: Arc<Server>) {
         for c in LIVE_COUNTERS {
             ::metrics::counter!(c.name).absolute(c.get());
         }
+        for (set, namespace, v) in monitor::quota_gauges(&server) {
+            ::metrics::gauge!(set, "key" => namespace).set(v as f64);
+        }
     }
 }
 

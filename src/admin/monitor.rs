@@ -450,9 +450,39 @@ pub fn monitor_rows(server: &Server, asking: bool) -> Vec<(String, Val)> {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v)),
     );
+    rows.extend(quota_rows(server));
     rows.extend(leader_rows(server));
     metrics::server_metric_rows(&mut rows);
     rows
+}
+
+/// ZooKeeper's quota gauge sets, one value per top-level namespace that has a quota:
+/// (set name, namespace, value). `mntr` prints them as `zk_<namespace>_<set name>`,
+/// `/metrics` as `<set name>{key="<namespace>"}`.
+pub fn quota_gauges(server: &Server) -> Vec<(&'static str, String, i64)> {
+    let figures = server.tree.read().quota_figures();
+    let mut out = Vec::new();
+    for (ns, f) in figures {
+        let sets = [
+            ("quota_count_limit_per_namespace", f.count_limit),
+            ("quota_bytes_limit_per_namespace", f.bytes_limit),
+            ("quota_count_usage_per_namespace", f.count_usage),
+            ("quota_bytes_usage_per_namespace", f.bytes_usage),
+        ];
+        for (set, v) in sets {
+            if let Some(v) = v {
+                out.push((set, ns.clone(), v));
+            }
+        }
+    }
+    out
+}
+
+fn quota_rows(server: &Server) -> Vec<(String, Val)> {
+    quota_gauges(server)
+        .into_iter()
+        .map(|(set, ns, v)| (format!("{ns}_{set}"), Val::Int(v)))
+        .collect()
 }
 
 /// What a ZooKeeper leader adds to `mntr` (the same four keys as ZooKeeper 3.8's):

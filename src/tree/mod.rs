@@ -46,7 +46,7 @@ pub use digest::{zk_node_digest, DIGEST_VERSION};
 pub use node::{data_of, Data, NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
 pub use path::CONFIG_PATH;
 pub use path::{ancestors, is_special, validate_path};
-pub use quota::StatsTrack;
+pub use quota::{QuotaFigures, StatsTrack};
 pub use session::SessionInfo;
 
 pub use store::Children;

@@ -302,3 +302,63 @@ impl DataTree {
         }
     }
 }
+
+/// ZooKeeper's four quota gauge sets (`QuotaMetricsUtils`), per top-level namespace (the
+/// first name of the quota's path): the limits (a hard limit where set, else the soft
+/// one) and the usage, each summed over the namespace's quotas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuotaFigures {
+    pub count_limit: Option<i64>,
+    pub bytes_limit: Option<i64>,
+    pub count_usage: Option<i64>,
+    pub bytes_usage: Option<i64>,
+}
+
+impl DataTree {
+    /// The quota figures by namespace, from every limits and stats node that is a leaf
+    /// below `/zookeeper/quota` (as ZooKeeper collects them).
+    pub fn quota_figures(&self) -> BTreeMap<String, QuotaFigures> {
+        let mut out: BTreeMap<String, QuotaFigures> = BTreeMap::new();
+        let Some(root) = self.quota_root else {
+            return out;
+        };
+        let add = |slot: &mut Option<i64>, v: i64| *slot = Some(slot.unwrap_or(0).wrapping_add(v));
+        let mut stack = vec![(String::new(), root)];
+        while let Some((quota, id)) = stack.pop() {
+            let Some(n) = self.node(id) else { continue };
+            for (name, child) in n.children.entries() {
+                let Some(c) = self.node(child) else { continue };
+                let path = format!("{quota}/{name}");
+                if !c.children.is_empty() {
+                    stack.push((path, child));
+                    continue;
+                }
+                let Some(data) = c.data.as_deref() else {
+                    continue;
+                };
+                // PathUtils.getTopNamespace of the node's path below /zookeeper/quota.
+                let Some(ns) = path.split('/').nth(1).map(str::to_string) else {
+                    continue;
+                };
+                let t = StatsTrack::parse(data);
+                let f = out.entry(ns).or_default();
+                let hard_or_soft = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
+                if name == LIMITS {
+                    add(
+                        &mut f.count_limit,
+                        hard_or_soft(t.count_hard_limit(), t.count()),
+                    );
+                    add(
+                        &mut f.bytes_limit,
+                        hard_or_soft(t.byte_hard_limit(), t.bytes()),
+                    );
+                } else if name == STATS {
+                    add(&mut f.count_usage, t.count());
+                    add(&mut f.bytes_usage, t.bytes());
+                }
+            }
+        }
+        out.retain(|_, f| *f != QuotaFigures::default());
+        out
+    }
+}

@@ -173,3 +173,34 @@ fn a_multi_is_checked_against_the_usage_before_it() {
     assert!(h.tree.get("/m/4").is_none());
     assert_consistent(&h.tree);
 }
+
+#[test]
+fn quota_figures_sum_each_namespace_as_zookeepers_gauge_sets() {
+    let mut h = H::new();
+    for p in ["/app", "/app/a", "/app/b", "/other"] {
+        h.create(p, 0).unwrap();
+    }
+    set_quota(&mut h, "/app/a", "count=5,bytes=-1");
+    set_quota(
+        &mut h,
+        "/app/b",
+        "count=-1,bytes=-1=;byteHardLimit=7;countHardLimit=2",
+    );
+    set_quota(&mut h, "/other", "count=-1,bytes=50");
+    let f = h.tree.quota_figures();
+    assert_eq!(f.keys().collect::<Vec<_>>(), ["app", "other"]);
+    // A hard limit where set, else the soft one; summed over the namespace's quotas.
+    assert_eq!(
+        f["app"],
+        QuotaFigures {
+            count_limit: Some(5 + 2),
+            bytes_limit: Some(-1 + 7),
+            count_usage: Some(2),
+            bytes_usage: Some(2),
+        }
+    );
+    assert_eq!(
+        (f["other"].count_limit, f["other"].bytes_limit),
+        (Some(-1), Some(50))
+    );
+}
