@@ -406,6 +406,31 @@ pub const ZK_METRICS: &[(&str, Kind)] = {
 };
 
 /// Every ServerMetrics row for `mntr` / `monitor`, live values where zkd has them.
+/// ZooKeeper's `quota_exceeded_error_per_namespace` counter set: writes refused by a hard
+/// quota limit, by the first name of the written path. A namespace has a row once it has
+/// had a refusal (`mntr`: `zk_<namespace>_quota_exceeded_error_per_namespace`).
+static QUOTA_EXCEEDED: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+pub fn quota_exceeded(namespace: &str) {
+    if let Ok(mut by_ns) = QUOTA_EXCEEDED.lock() {
+        *by_ns.entry(namespace.to_string()).or_default() += 1;
+    }
+    ::metrics::counter!("quota_exceeded_error_per_namespace", "key" => namespace.to_string())
+        .increment(1);
+}
+
+pub fn quota_exceeded_rows(out: &mut Vec<(String, Val)>) {
+    if let Ok(by_ns) = QUOTA_EXCEEDED.lock() {
+        for (ns, n) in by_ns.iter() {
+            out.push((
+                format!("{ns}_quota_exceeded_error_per_namespace"),
+                Val::Int(*n as i64),
+            ));
+        }
+    }
+}
+
 pub fn server_metric_rows(out: &mut Vec<(String, Val)>) {
     for &(name, kind) in ZK_METRICS {
         if kind == Kind::Counter {

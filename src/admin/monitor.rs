@@ -453,6 +453,7 @@ pub fn monitor_rows(server: &Server, asking: bool) -> Vec<(String, Val)> {
     rows.extend(quota_rows(server));
     rows.extend(leader_rows(server));
     metrics::server_metric_rows(&mut rows);
+    metrics::quota_exceeded_rows(&mut rows);
     rows
 }
 

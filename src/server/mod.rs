@@ -495,10 +495,42 @@ impl ApplySink for Server {
             self.connections
                 .close_session(closed, waiter.as_ref().map(|(conn, _, _)| *conn));
         }
+        // Quota limits are reported by the member that answers the client, once.
+        if waiter.is_some() {
+            for q in &applied.quota_exceeded {
+                log_quota_exceeded(q);
+                if q.hard {
+                    crate::admin::metrics::quota_exceeded(&q.namespace);
+                }
+            }
+        }
         if let Some((_, proposed, tx)) = waiter {
             crate::admin::metrics::committed(proposed.elapsed());
             let _ = tx.send(applied);
         }
+    }
+}
+
+/// ZooKeeper's quota log line, at most one a second (its RateLogger's purpose: a client
+/// writing past a soft limit in a loop must not flood the log); the ones left out are
+/// counted in the next.
+fn log_quota_exceeded(q: &crate::tree::QuotaExceeded) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static NEXT_MS: AtomicU64 = AtomicU64::new(0);
+    static SKIPPED: AtomicU64 = AtomicU64::new(0);
+    let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64;
+    let next = NEXT_MS.load(Ordering::Relaxed);
+    if now < next
+        || NEXT_MS
+            .compare_exchange(next, now + 1000, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        SKIPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    match SKIPPED.swap(0, Ordering::Relaxed) {
+        0 => tracing::warn!("{}", q.message()),
+        n => tracing::warn!("{} ({n} more since the last such line)", q.message()),
     }
 }
 

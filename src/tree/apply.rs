@@ -115,6 +115,7 @@ impl DataTree {
                     triggers: fx.triggers,
                     dirty: fx.dirty,
                     closed_session: None,
+                    quota_exceeded: fx.quota_exceeded,
                 }
             }
         }
@@ -255,7 +256,7 @@ impl DataTree {
             return Err(err::NO_CHILDREN_FOR_EPHEMERALS);
         }
         let bytes = c.data.as_ref().map_or(0, |d| d.len() as i64);
-        self.check_quota(&path, bytes, 1)?;
+        self.check_quota(&path, bytes, 1, fx)?;
 
         // Validated: mutate.
         let owner = if c.op == op::CREATE_CONTAINER {
@@ -378,7 +379,7 @@ impl DataTree {
         }
         // Before the version, as ZooKeeper's PrepRequestProcessor checks it.
         let bytes_diff = data.as_ref().map_or(0, |d| d.len() as i64) - i64::from(node.data_len());
-        self.check_quota(path, bytes_diff, 0)?;
+        self.check_quota(path, bytes_diff, 0, fx)?;
         let new_version = next_version(node.stat.version, version)?;
         let acl = Arc::clone(&node.acl);
         self.rewrite(
@@ -470,6 +471,7 @@ impl DataTree {
             triggers: fx.triggers,
             dirty: fx.dirty,
             closed_session: None,
+            quota_exceeded: Vec::new(),
         }
     }
 
@@ -487,6 +489,7 @@ impl DataTree {
             triggers: fx.triggers,
             dirty: fx.dirty,
             closed_session: None,
+            quota_exceeded: Vec::new(),
         }
     }
 }

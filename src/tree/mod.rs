@@ -46,7 +46,7 @@ pub use digest::{zk_node_digest, DIGEST_VERSION};
 pub use node::{data_of, Data, NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
 pub use path::CONFIG_PATH;
 pub use path::{ancestors, is_special, validate_path};
-pub use quota::{QuotaFigures, StatsTrack};
+pub use quota::{QuotaExceeded, QuotaFigures, StatsTrack};
 pub use session::SessionInfo;
 
 pub use store::Children;
@@ -92,6 +92,8 @@ pub struct Applied {
     pub dirty: Vec<Dirty>,
     /// Set when a session was closed (the server closes its sockets).
     pub closed_session: Option<i64>,
+    /// Quota limits the txn went past (with `enforceQuota`), also those of a failed multi.
+    pub quota_exceeded: Vec<QuotaExceeded>,
 }
 
 impl Applied {
@@ -103,6 +105,7 @@ impl Applied {
             triggers: Vec::new(),
             dirty: Vec::new(),
             closed_session: None,
+            quota_exceeded: Vec::new(),
         }
     }
 }
@@ -161,6 +164,8 @@ pub(crate) enum Undo {
 #[derive(Default)]
 pub(crate) struct Effects {
     pub(crate) triggers: Vec<Trigger>,
+    /// Kept through a multi's rollback: a hard limit fails the whole multi.
+    pub(crate) quota_exceeded: Vec<QuotaExceeded>,
     dirty: Vec<Dirty>,
     seen: BTreeSet<Dirty>,
 }

@@ -125,6 +125,41 @@ impl StatsTrack {
     }
 }
 
+/// A quota limit a write went past, for the member that answers the client to log (a
+/// soft limit: the write goes on) or count (a hard one: the write fails), as ZooKeeper's
+/// `checkQuota` does with its rate-limited log line and `quota_exceeded_error_per_namespace`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    /// The quota's path.
+    pub quota: String,
+    /// The first name of the written path (ZooKeeper's `PathUtils.getTopNamespace`).
+    pub namespace: String,
+    /// The count limit (true) or the bytes limit (false).
+    pub count: bool,
+    /// The usage the write would make.
+    pub current: i64,
+    pub limit: i64,
+    pub hard: bool,
+}
+
+impl QuotaExceeded {
+    /// ZooKeeper's log line for it.
+    pub fn message(&self) -> String {
+        let (what, limit) = if self.count {
+            ("count", "CountLimit")
+        } else {
+            ("bytes", "ByteLimit")
+        };
+        format!(
+            "Quota exceeded: {} [current {what}={}, {}{limit}={}]",
+            self.quota,
+            self.current,
+            if self.hard { "hard" } else { "soft" },
+            self.limit
+        )
+    }
+}
+
 impl DataTree {
     /// The nearest quota at or above `path`: its path and its folder below
     /// `/zookeeper/quota`. The root never has one (ZooKeeper keeps none on `/`).
@@ -164,6 +199,7 @@ impl DataTree {
         path: &str,
         bytes_diff: i64,
         count_diff: i64,
+        fx: &mut Effects,
     ) -> Result<(), i32> {
         if !self.config.enforce_quota {
             return Ok(());
@@ -183,13 +219,48 @@ impl DataTree {
         let Some(usage) = self.usage_before_multi(&quota, dir) else {
             return Ok(());
         };
-        let over_hard =
-            |used: i64, diff: i64, hard: i64| hard > -1 && used.wrapping_add(diff) > hard;
-        if check_count && over_hard(usage.count(), count_diff, limits.count_hard_limit()) {
-            return Err(err::QUOTA_EXCEEDED);
+        let namespace = path.split('/').nth(1).unwrap_or_default();
+        let mut over = |count: bool, used: i64, diff: i64, hard: i64, soft: i64| {
+            let (limit, hard) = if hard > -1 {
+                (hard, true)
+            } else {
+                (soft, false)
+            };
+            let current = used.wrapping_add(diff);
+            if current <= limit {
+                return Ok(());
+            }
+            fx.quota_exceeded.push(QuotaExceeded {
+                quota: quota.clone(),
+                namespace: namespace.to_string(),
+                count,
+                current,
+                limit,
+                hard,
+            });
+            if hard {
+                Err(err::QUOTA_EXCEEDED)
+            } else {
+                Ok(())
+            }
+        };
+        if check_count {
+            over(
+                true,
+                usage.count(),
+                count_diff,
+                limits.count_hard_limit(),
+                limits.count(),
+            )?;
         }
-        if check_bytes && over_hard(usage.bytes(), bytes_diff, limits.byte_hard_limit()) {
-            return Err(err::QUOTA_EXCEEDED);
+        if check_bytes {
+            over(
+                false,
+                usage.bytes(),
+                bytes_diff,
+                limits.byte_hard_limit(),
+                limits.bytes(),
+            )?;
         }
         Ok(())
     }

@@ -94,6 +94,7 @@ impl DataTree {
             triggers: Vec::new(),
             dirty: vec![Dirty::Session(id)],
             closed_session: None,
+            quota_exceeded: Vec::new(),
         }
     }
 
@@ -116,6 +117,7 @@ impl DataTree {
             triggers: fx.triggers,
             dirty: fx.dirty,
             closed_session: existed.then_some(session),
+            quota_exceeded: Vec::new(),
         }
     }
 }

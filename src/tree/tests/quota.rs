@@ -169,6 +169,22 @@ fn a_multi_is_checked_against_the_usage_before_it() {
         multi_results(&a).results,
         [MultiResult::Error(err::QUOTA_EXCEEDED)]
     );
+    // ... and says which limit (for the answering member's log and quota metrics).
+    assert_eq!(
+        a.quota_exceeded,
+        [QuotaExceeded {
+            quota: "/m".into(),
+            namespace: "m".into(),
+            count: true,
+            current: 5,
+            limit: 3,
+            hard: true,
+        }]
+    );
+    assert_eq!(
+        a.quota_exceeded[0].message(),
+        "Quota exceeded: /m [current count=5, hardCountLimit=3]"
+    );
     assert_eq!(usage(&h, "/m"), "count=4,bytes=1");
     assert!(h.tree.get("/m/4").is_none());
     assert_consistent(&h.tree);
@@ -203,4 +219,26 @@ fn quota_figures_sum_each_namespace_as_zookeepers_gauge_sets() {
         (f["other"].count_limit, f["other"].bytes_limit),
         (Some(-1), Some(50))
     );
+}
+
+#[test]
+fn a_soft_limit_lets_the_write_through_and_says_so() {
+    let mut h = enforcing();
+    h.create("/s", 0).unwrap();
+    set_quota(&mut h, "/s", "count=-1,bytes=3");
+    let a = h.req(op::CREATE, create_body("/s/x", Some(b"12345"), &open(), 0));
+    assert_eq!(err_of(&a), err::OK);
+    assert_eq!(
+        a.quota_exceeded
+            .iter()
+            .map(QuotaExceeded::message)
+            .collect::<Vec<_>>(),
+        ["Quota exceeded: /s [current bytes=6, softByteLimit=3]"]
+    );
+    // Without enforcement ZooKeeper does not look at limits at all.
+    let mut h = H::new();
+    h.create("/s", 0).unwrap();
+    set_quota(&mut h, "/s", "count=-1,bytes=3");
+    let a = h.req(op::CREATE, create_body("/s/x", Some(b"12345"), &open(), 0));
+    assert!(a.quota_exceeded.is_empty());
 }
