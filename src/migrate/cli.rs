@@ -116,33 +116,23 @@ pub fn export(a: ExportArgs) -> ExitCode {
 }
 
 pub fn verify(a: VerifyArgs) -> ExitCode {
-    if a.digest {
-        return match verify::compare_digests(&a.left, &a.right) {
-            Ok(c) => {
-                println!("{}", c.summary());
-                if c.left == c.right {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(3)
-                }
-            }
-            Err(e) => {
-                eprintln!("zkd verify: {e}");
-                ExitCode::FAILURE
-            }
+    // (summary, whether the servers agree): exit 0 when they do, 3 when they differ.
+    let outcome = if a.digest {
+        verify::compare_digests(&a.left, &a.right).map(|c| (c.summary(), c.left == c.right))
+    } else {
+        let opts = verify::VerifyOptions {
+            left: a.left,
+            right: a.right,
+            path: a.path,
+            auth: a.auth,
+            max_report: a.max_report,
         };
-    }
-    let opts = verify::VerifyOptions {
-        left: a.left,
-        right: a.right,
-        path: a.path,
-        auth: a.auth,
-        max_report: a.max_report,
+        verify::run(&opts).map(|report| (report.summary(), report.is_clean()))
     };
-    match verify::run(&opts) {
-        Ok(report) => {
-            println!("{}", report.summary());
-            if report.is_clean() {
+    match outcome {
+        Ok((summary, agree)) => {
+            println!("{summary}");
+            if agree {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(3)
