@@ -160,6 +160,11 @@ impl QuotaExceeded {
     }
 }
 
+/// `/zookeeper/quota<quota>/zookeeper_stats` (ZooKeeper's `Quotas.statPath`).
+fn stats_path(quota: &str) -> String {
+    format!("{QUOTA_ROOT}{quota}/{STATS}")
+}
+
 impl DataTree {
     /// The nearest quota at or above `path`: its path and its folder below
     /// `/zookeeper/quota`. The root never has one (ZooKeeper keeps none on `/`).
@@ -269,7 +274,7 @@ impl DataTree {
     /// the multi: ZooKeeper checks every op of a multi against its committed tree, so the
     /// earlier ops of the same multi do not count (and the multi can end above a limit).
     fn usage_before_multi(&self, quota: &str, dir: NodeId) -> Option<StatsTrack> {
-        let stats = format!("{QUOTA_ROOT}{quota}/{STATS}");
+        let stats = stats_path(quota);
         let before = self.undo.as_ref().and_then(|log| {
             log.iter().find_map(|u| match u {
                 Undo::Data(p, old) if *p == stats => Some(old),
@@ -301,7 +306,7 @@ impl DataTree {
             usage.count().wrapping_add(count_diff),
             usage.bytes().wrapping_add(bytes_diff),
         );
-        self.write_stats(&quota, usage, fx);
+        self.write_stats(&quota, usage, Some(fx));
     }
 
     /// A node named `zookeeper_stats` was created under `parent_path`: when that is
@@ -331,21 +336,18 @@ impl DataTree {
         }
         let mut usage = StatsTrack::default();
         usage.set_usage(count, bytes);
-        if let Some(fx) = fx {
-            self.write_stats(quota, usage, fx);
-        } else {
-            let stats = format!("{QUOTA_ROOT}{quota}/{STATS}");
-            if let Some(id) = self.lookup(&stats) {
-                self.replace_data(id, &stats, Some(Data::from(usage.encode().into_bytes())));
-            }
-        }
+        self.write_stats(quota, usage, fx);
     }
 
-    fn write_stats(&mut self, quota: &str, usage: StatsTrack, fx: &mut Effects) {
-        let stats = format!("{QUOTA_ROOT}{quota}/{STATS}");
+    /// Rewrite the stats node of `quota` in place. A load passes no effects: the tree it
+    /// recounts is not written back, every load recounts.
+    fn write_stats(&mut self, quota: &str, usage: StatsTrack, fx: Option<&mut Effects>) {
+        let stats = stats_path(quota);
         if let Some(id) = self.lookup(&stats) {
             self.replace_data(id, &stats, Some(Data::from(usage.encode().into_bytes())));
-            fx.dirty_node(&stats);
+            if let Some(fx) = fx {
+                fx.dirty_node(&stats);
+            }
         }
     }
 
