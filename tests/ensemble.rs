@@ -512,21 +512,24 @@ async fn kill_leader_under_load(cluster: &mut Cluster, round: usize, writers: us
 /// same zxid (the `hash` history, every 128th zxid); a server with another history does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_note_equal_tree_digests_and_verify_compares_them() {
-    let cluster = blocking(|| Cluster::start(3, 0));
-    let c = cluster.connect_any().await;
-    c.create("/d", b"", &open_acl()).await.unwrap();
-    for i in 0..140 {
-        c.set_data("/d", format!("{i}").as_bytes(), None)
-            .await
-            .unwrap();
+    // 141 txns after the session: past zxid 128, where the first digest is noted.
+    async fn write_past_128(c: &zk::Client) {
+        c.create("/d", b"", &open_acl()).await.unwrap();
+        for i in 0..140 {
+            c.set_data("/d", format!("{i}").as_bytes(), None)
+                .await
+                .unwrap();
+        }
     }
-    blocking(|| cluster.wait_converged(&[0, 1, 2], PROGRESS));
     let verify = |left: &str, right: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_zkd"))
             .args(["verify", "--left", left, "--right", right, "--digest"])
             .output()
             .expect("zkd verify runs")
     };
+    let cluster = blocking(|| Cluster::start(3, 0));
+    write_past_128(&cluster.connect_any().await).await;
+    blocking(|| cluster.wait_converged(&[0, 1, 2], PROGRESS));
     let out = verify(&cluster.client_addr(0), &cluster.client_addr(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -534,14 +537,15 @@ async fn members_note_equal_tree_digests_and_verify_compares_them() {
         "{out:?}"
     );
 
+    // A fresh server has noted nothing yet: no zxid to compare at, a clear error.
     let other = common::TestServer::start();
-    let o = other.connect().await;
-    o.create("/d", b"", &open_acl()).await.unwrap();
-    for i in 0..140 {
-        o.set_data("/d", format!("{i}").as_bytes(), None)
-            .await
-            .unwrap();
-    }
+    let out = verify(&cluster.client_addr(1), &other.addr());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(err.contains("no zxid in both digest histories"), "{err}");
+
+    // The same number of writes with another history: same zxid, different trees.
+    write_past_128(&other.connect().await).await;
     let out = verify(&cluster.client_addr(1), &other.addr());
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
