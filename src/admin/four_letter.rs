@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::FramedRead;
 
 use super::monitor;
@@ -59,12 +59,12 @@ impl FourLetterWord {
 }
 
 /// Answer one word on a fresh connection, then close it.
-pub async fn serve_four_letter(
+pub async fn serve_four_letter<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     server: &Arc<Server>,
     word: FourLetterWord,
     peer: SocketAddr,
-    frames: FramedRead<OwnedReadHalf, FrameCodec>,
-    mut wr: OwnedWriteHalf,
+    frames: FramedRead<R, FrameCodec>,
+    mut wr: W,
 ) {
     let name = word.as_str();
     // ZooKeeper counts the word as a received packet of 4 bytes.
@@ -103,7 +103,7 @@ pub async fn serve_four_letter(
 }
 
 /// The big-endian i64 after `stmk` (it may already sit in the codec's buffer).
-async fn read_mask(frames: FramedRead<OwnedReadHalf, FrameCodec>) -> Option<i64> {
+async fn read_mask<R: AsyncRead + Unpin>(frames: FramedRead<R, FrameCodec>) -> Option<i64> {
     let mut buf = frames.read_buffer().to_vec();
     let mut rd = frames.into_inner();
     let read = async {

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use jute::Record;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -35,9 +33,19 @@ const REATTACH_PATIENCE: Duration = Duration::from_secs(3);
 /// The pause between two revalidation attempts.
 const REATTACH_RETRY: Duration = Duration::from_millis(50);
 
-pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+/// Serve one client on the two halves of its stream (a plain socket's, or a TLS
+/// stream's once the handshake is done). `tls_ids` are the identities its certificate
+/// granted (`x509`, `super`), added to the `ip` id every connection has.
+pub async fn serve<R, W>(
+    server: Arc<Server>,
+    rd: R,
+    wr: W,
+    peer: SocketAddr,
+    tls_ids: Vec<crate::txn::AuthId>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let mut frames = FramedRead::new(rd, FrameCodec::new(server.config.max_buffer));
     let first = match frames.next().await {
         Some(Ok(frame)) => frame,
@@ -69,6 +77,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         backlog.clone(),
         server.stats.packets_sent.clone(),
     ));
+    conn.auth.write().extend(tls_ids);
     let done = CancellationToken::new();
     let writer = tokio::spawn(write_loop(wr, rx, backlog, done.clone()));
 
@@ -229,10 +238,10 @@ fn read_only_handshake(
     true
 }
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     server: &Arc<Server>,
     conn: &Arc<ConnHandle>,
-    frames: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, FrameCodec>,
+    frames: &mut FramedRead<R, FrameCodec>,
     done: &CancellationToken,
 ) {
     let mut dispatcher = Dispatcher::new(server.clone(), conn.clone());
@@ -285,8 +294,8 @@ async fn read_loop(
     }
 }
 
-async fn write_loop(
-    mut wr: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     backlog: Arc<Backlog>,
     done: CancellationToken,
@@ -317,8 +326,13 @@ async fn write_loop(
         }
         if !buf.is_empty() {
             // A client that stops reading makes this wait; the backlog's bound ends it.
+            // The flush matters for TLS: records rustls could not hand to the socket
+            // yet would otherwise wait for the next reply.
             let wrote = tokio::select! {
-                r = wr.write_all(&buf) => r.is_ok(),
+                r = async {
+                    wr.write_all(&buf).await?;
+                    wr.flush().await
+                } => r.is_ok(),
                 _ = overflowed.cancelled() => false,
             };
             if !wrote {

@@ -1,26 +1,44 @@
-//! The client port: accepting connections and limiting them.
+//! The client ports: accepting connections and limiting them.
 //!
 //! Like mini-redis's `Listener`, this owns the accept loop and nothing else: each
-//! accepted socket is handed to [`connection::serve`] on its own task. ZooKeeper's
-//! `maxClientCnxns` (per client IP) is enforced here, and a refused connection is closed
-//! with a log line, as ZooKeeper does.
+//! accepted socket is handed to [`connection::serve`] on its own task, after a TLS
+//! handshake on a secure port ([`tls`]). ZooKeeper's `maxClientCnxns` (per client IP)
+//! is enforced here, and a refused connection is closed with a log line, as ZooKeeper
+//! does.
 
 pub mod codec;
 pub mod connection;
+pub mod tls;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::server::Server;
+use tls::TlsPort;
+
+/// How long a client on a port that takes both plaintext and TLS may wait before its
+/// first byte tells which it speaks (ZooKeeper's `ssl.handshakeDetectionTimeoutMillis`).
+const DETECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a client port speaks.
+#[derive(Clone)]
+enum Port {
+    Plain,
+    /// `secureClientPort`: TLS only.
+    Secure(Arc<TlsPort>),
+    /// `client.portUnification`: TLS when the first byte is a handshake record.
+    Unified(Arc<TlsPort>),
+}
 
 pub struct Listener {
     server: Arc<Server>,
     listener: TcpListener,
+    port: Port,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
@@ -43,11 +61,40 @@ impl Drop for IpSlot {
 }
 
 impl Listener {
-    pub async fn bind(server: Arc<Server>) -> std::io::Result<Listener> {
-        let listener = TcpListener::bind(server.config.client_addr()).await?;
+    /// The `clientPort` listener; it also takes TLS clients with
+    /// `client.portUnification` (then `tls` is the port's TLS).
+    pub async fn bind(server: Arc<Server>, tls: Option<Arc<TlsPort>>) -> std::io::Result<Listener> {
+        let addr = server.config.client_addr();
+        let port = match tls {
+            Some(tls) if server.config.security.port_unification => Port::Unified(tls),
+            _ => Port::Plain,
+        };
+        Self::bind_port(server, addr, port).await
+    }
+
+    /// The `secureClientPort` listener (TLS only), if one is configured.
+    pub async fn bind_secure(
+        server: Arc<Server>,
+        tls: Arc<TlsPort>,
+    ) -> std::io::Result<Option<Listener>> {
+        match server.config.secure_client_addr() {
+            Some(addr) => Ok(Some(
+                Self::bind_port(server, addr, Port::Secure(tls)).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn bind_port(
+        server: Arc<Server>,
+        addr: SocketAddr,
+        port: Port,
+    ) -> std::io::Result<Listener> {
+        let listener = TcpListener::bind(addr).await?;
         Ok(Listener {
             server,
             listener,
+            port,
             per_ip: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -94,10 +141,45 @@ impl Listener {
             };
             tracing::debug!(%peer, "connection accepted");
             let server = self.server.clone();
+            let port = self.port.clone();
             tokio::spawn(async move {
-                connection::serve(server, stream, peer).await;
+                serve_socket(server, port, stream, peer).await;
                 drop(slot);
             });
+        }
+    }
+}
+
+/// Hand an accepted socket to the connection code, through a TLS handshake where the
+/// port asks for one.
+async fn serve_socket(server: Arc<Server>, port: Port, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let tls = match port {
+        Port::Plain => None,
+        Port::Secure(tls) => Some(tls),
+        Port::Unified(tls) => {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(DETECTION_TIMEOUT, stream.peek(&mut first)).await {
+                Ok(Ok(1)) => (first[0] == tls::TLS_HANDSHAKE_BYTE).then_some(tls),
+                Ok(_) => return, // closed before sending anything
+                Err(_) => {
+                    tracing::info!(%peer, "no data in {DETECTION_TIMEOUT:?}; closing");
+                    return;
+                }
+            }
+        }
+    };
+    match tls {
+        None => {
+            let (rd, wr) = stream.into_split();
+            connection::serve(server, rd, wr, peer, Vec::new()).await;
+        }
+        Some(tls) => {
+            let Some((stream, ids)) = tls.accept(stream, peer).await else {
+                return;
+            };
+            let (rd, wr) = tokio::io::split(stream);
+            connection::serve(server, rd, wr, peer, ids).await;
         }
     }
 }

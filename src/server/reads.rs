@@ -141,10 +141,12 @@ pub fn execute(server: &Server, conn: &ConnHandle, opcode: i32, body: &[u8]) -> 
     }
 }
 
-/// whoAmI's user: the auth provider's user name (a digest id's part before ':').
+/// whoAmI's user: the auth provider's user name (a digest id's part before ':'), and
+/// empty for `super`, which has no provider (ZooKeeper's `AuthUtil.getUser`).
 fn user_name(id: &AuthId) -> String {
     match id.scheme.as_str() {
         "digest" => id.id.split(':').next().unwrap_or("").to_string(),
+        "super" => String::new(),
         _ => id.id.clone(),
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use jute::{err, Acl, Field, Id};
 
+use super::TreeConfig;
 use crate::txn::AuthId;
 
 /// ZooKeeper's `checkACL`: `true` if the ACL is empty, the caller holds a `super` id, or
@@ -55,9 +56,9 @@ fn is_authenticated_scheme(scheme: &str) -> bool {
 /// ZooKeeper's `PrepRequestProcessor.fixupACL`: drop duplicates (first occurrence
 /// wins), reject an empty list, keep `world:anyone`, expand `auth` to the caller's
 /// authenticated ids (none -> error), and require every other id to be valid for a
-/// known provider (`digest`: `user:hash`; `ip`: address or CIDR). Any failure is
-/// INVALID_ACL.
-pub fn fixup_acl(acl: &[Acl], ids: &[AuthId]) -> Result<Vec<Acl>, i32> {
+/// known provider (`digest`: `user:hash`; `ip`: address or CIDR; `x509`, when its
+/// provider is configured: a parseable X.500 name). Any failure is INVALID_ACL.
+pub fn fixup_acl(acl: &[Acl], ids: &[AuthId], config: &TreeConfig) -> Result<Vec<Acl>, i32> {
     let mut uniq: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !uniq.contains(&a) {
@@ -91,6 +92,7 @@ pub fn fixup_acl(acl: &[Acl], ids: &[AuthId]) -> Result<Vec<Acl>, i32> {
             let valid = match id.scheme.as_str() {
                 "digest" => digest_valid(&id.id),
                 "ip" => ip_valid(&id.id),
+                "x509" if config.x509_acls => x500_name_valid(&id.id),
                 _ => false,
             };
             if !valid {
@@ -110,6 +112,84 @@ pub fn digest_valid(id: &str) -> bool {
         parts.pop();
     }
     parts.len() == 2
+}
+
+/// `X509AuthenticationProvider.isValid`: whether Java's `new X500Principal(id)` accepts
+/// the id. That parser takes RFC 2253 and RFC 1779 names: relative names separated by
+/// `,` or `;`, attributes within one by `+`, each `keyword=value` where the keyword is
+/// one Java knows or a dotted OID, and the value is quoted, backslash-escaped or a
+/// `#`-prefixed hex encoding. The empty name is valid.
+pub fn x500_name_valid(id: &str) -> bool {
+    const KEYWORDS: [&str; 21] = [
+        "CN",
+        "C",
+        "L",
+        "S",
+        "ST",
+        "O",
+        "OU",
+        "T",
+        "IP",
+        "STREET",
+        "DC",
+        "DNQUALIFIER",
+        "DNQ",
+        "SURNAME",
+        "GIVENNAME",
+        "INITIALS",
+        "GENERATION",
+        "EMAIL",
+        "EMAILADDRESS",
+        "UID",
+        "SERIALNUMBER",
+    ];
+    let keyword_ok = |k: &str| {
+        let k = k.trim();
+        let oid = k
+            .strip_prefix("OID.")
+            .or_else(|| k.strip_prefix("oid."))
+            .unwrap_or(k);
+        KEYWORDS.iter().any(|w| w.eq_ignore_ascii_case(k))
+            || (oid.contains('.')
+                && oid
+                    .split('.')
+                    .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit())))
+    };
+    let value_ok = |v: &str| {
+        let v = v.trim();
+        match v.strip_prefix('#') {
+            Some(hex) => {
+                !hex.is_empty() && hex.len() % 2 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            }
+            None => true,
+        }
+    };
+    if id.trim().is_empty() {
+        return true;
+    }
+    // Split into attributes at unquoted, unescaped separators.
+    let mut attributes = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in id.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && matches!(c, ',' | ';' | '+') {
+            attributes.push(&id[start..i]);
+            start = i + 1;
+        }
+    }
+    if escaped || quoted {
+        return false;
+    }
+    attributes.push(&id[start..]);
+    attributes.iter().all(|a| match a.split_once('=') {
+        Some((keyword, value)) => keyword_ok(keyword) && value_ok(value),
+        None => false,
+    })
 }
 
 /// getACL without ADMIN: every `digest` id has everything from its first `:` to the end
@@ -439,43 +519,86 @@ mod tests {
     #[test]
     fn fixup() {
         let caller = ids(&[("ip", "1.1.1.1"), ("digest", "bob:h"), ("super", "")]);
+        let cfg = TreeConfig::default();
         let open = acl(31, "world", "anyone");
         assert_eq!(
-            fixup_acl(&[open.clone(), open.clone()], &caller),
+            fixup_acl(&[open.clone(), open.clone()], &caller, &cfg),
             Ok(vec![open.clone()])
         );
-        assert_eq!(fixup_acl(&[], &caller), Err(err::INVALID_ACL));
+        assert_eq!(fixup_acl(&[], &caller, &cfg), Err(err::INVALID_ACL));
         // auth expands to the authenticated (non-ip, non-super) ids
         assert_eq!(
-            fixup_acl(&[acl(5, "auth", "")], &caller),
+            fixup_acl(&[acl(5, "auth", "")], &caller, &cfg),
             Ok(vec![acl(5, "digest", "bob:h")])
         );
         assert_eq!(
-            fixup_acl(&[acl(5, "auth", "")], &ids(&[("ip", "1.1.1.1")])),
+            fixup_acl(&[acl(5, "auth", "")], &ids(&[("ip", "1.1.1.1")]), &cfg),
             Err(err::INVALID_ACL)
         );
         assert_eq!(
-            fixup_acl(&[acl(5, "digest", "bob")], &caller),
+            fixup_acl(&[acl(5, "digest", "bob")], &caller, &cfg),
             Err(err::INVALID_ACL)
         );
         assert_eq!(
-            fixup_acl(&[acl(5, "digest", "a:b:c")], &caller),
+            fixup_acl(&[acl(5, "digest", "a:b:c")], &caller, &cfg),
             Err(err::INVALID_ACL)
         );
-        assert!(fixup_acl(&[acl(5, "digest", "a:b:")], &caller).is_ok());
+        assert!(fixup_acl(&[acl(5, "digest", "a:b:")], &caller, &cfg).is_ok());
         assert_eq!(
-            fixup_acl(&[acl(5, "ip", "nohost")], &caller),
+            fixup_acl(&[acl(5, "ip", "nohost")], &caller, &cfg),
             Err(err::INVALID_ACL)
         );
-        assert!(fixup_acl(&[acl(5, "ip", "10.0.0.0/8")], &caller).is_ok());
+        assert!(fixup_acl(&[acl(5, "ip", "10.0.0.0/8")], &caller, &cfg).is_ok());
         assert_eq!(
-            fixup_acl(&[acl(5, "sasl", "bob")], &caller),
+            fixup_acl(&[acl(5, "sasl", "bob")], &caller, &cfg),
             Err(err::INVALID_ACL)
         );
         assert_eq!(
-            fixup_acl(&[acl(5, "world", "someone")], &caller),
+            fixup_acl(&[acl(5, "world", "someone")], &caller, &cfg),
             Err(err::INVALID_ACL)
         );
+        // x509 ids only once its provider is configured, and only well-formed names.
+        let x509 = [acl(5, "x509", "CN=client,O=zkd")];
+        assert_eq!(fixup_acl(&x509, &caller, &cfg), Err(err::INVALID_ACL));
+        let with_x509 = TreeConfig {
+            x509_acls: true,
+            ..TreeConfig::default()
+        };
+        assert!(fixup_acl(&x509, &caller, &with_x509).is_ok());
+        assert_eq!(
+            fixup_acl(&[acl(5, "x509", "client")], &caller, &with_x509),
+            Err(err::INVALID_ACL)
+        );
+    }
+
+    #[test]
+    fn x500_names_as_java_parses_them() {
+        for valid in [
+            "",
+            "CN=client",
+            "CN=client,OU=eng,O=zkd,L=Paris,ST=IDF,C=FR",
+            "cn=a; o=b",
+            "CN=a+UID=7,DC=example,DC=com",
+            "CN=Smith\\, John,O=x",
+            "CN=\"quoted, with comma\"",
+            "1.2.840.113549.1.9.1=#160b6140622e6578616d706c65",
+            "OID.2.5.4.3=x",
+            "EMAILADDRESS=a@b,CN=x",
+            "CN=",
+        ] {
+            assert!(x500_name_valid(valid), "{valid:?} should be valid");
+        }
+        for invalid in [
+            "client",
+            "XX=a",
+            "CN=a,",
+            "CN=a\\",
+            "CN=\"open",
+            "1.2.3.=x",
+            "CN=#abc",
+        ] {
+            assert!(!x500_name_valid(invalid), "{invalid:?} should be invalid");
+        }
     }
 
     #[test]

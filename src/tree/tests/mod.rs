@@ -52,9 +52,7 @@ impl H {
     pub fn new() -> H {
         H::with(TreeConfig {
             extended_types_enabled: true,
-            enforce_quota: false,
-            digest_enabled: true,
-            super_digest: None,
+            ..TreeConfig::default()
         })
     }
 

@@ -44,8 +44,7 @@ fn enforcing() -> H {
     H::with(TreeConfig {
         extended_types_enabled: true,
         enforce_quota: true,
-        digest_enabled: true,
-        super_digest: None,
+        ..TreeConfig::default()
     })
 }
 

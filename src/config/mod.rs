@@ -12,6 +12,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod security;
+
+pub use security::{ClientAuth, SecurityConfig, SslConfig, StoreConfig};
+
 /// ZooKeeper's default `jute.maxbuffer`: the largest frame and znode payload.
 pub const DEFAULT_MAX_BUFFER: usize = 0xfffff;
 
@@ -93,6 +97,8 @@ pub struct Config {
     pub client_port_set: bool,
     /// The text of the file the config was read from (`/commands/initial_configuration`).
     pub initial_config: String,
+    /// TLS client port, key material and authentication providers (`security.rs`).
+    pub security: SecurityConfig,
     /// Keys present in the file that zkd does not act on.
     pub ignored_keys: Vec<String>,
 }
@@ -141,6 +147,7 @@ impl Default for Config {
             join_existing: false,
             client_port_set: false,
             initial_config: String::new(),
+            security: SecurityConfig::default(),
             ignored_keys: Vec::new(),
         }
     }
@@ -258,6 +265,7 @@ impl Config {
             cfg.set(&key, &value)?;
         }
         cfg.client_port_set = client_port_set;
+        cfg.security.check()?;
         cfg.standalone_if_single_server()?;
         Ok(cfg)
     }
@@ -321,6 +329,7 @@ impl Config {
             enforce_quota: self.enforce_quota,
             digest_enabled: self.digest_enabled,
             super_digest: self.super_digest.clone(),
+            x509_acls: self.security.x509_enabled(),
         }
     }
 
@@ -444,13 +453,23 @@ impl Config {
                 let level = value.trim();
                 self.log_level = (!level.is_empty()).then(|| level.to_string())
             }
-            _ => self.ignored_keys.push(key.to_string()),
+            _ => match self.security.set(key, value) {
+                Some(result) => result?,
+                None => self.ignored_keys.push(key.to_string()),
+            },
         }
         Ok(())
     }
 
     pub fn client_addr(&self) -> SocketAddr {
         SocketAddr::new(self.client_port_address, self.client_port)
+    }
+
+    /// Where the TLS-only client port listens (`secureClientPort`), if there is one.
+    pub fn secure_client_addr(&self) -> Option<SocketAddr> {
+        let ip =
+            (self.security.secure_client_port_address).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        (self.security.secure_client_port).map(|port| SocketAddr::new(ip, port))
     }
 
     /// Where the AdminServer listens, if it is enabled.

@@ -1,0 +1,104 @@
+//! Throwaway certificate authorities and certificates for the TLS tests (rcgen).
+//!
+//! Files are written as ZooKeeper's PEM key stores want them: a key store is one file
+//! with the certificate then the PKCS#8 private key; a trust store is the CA's
+//! certificate.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+
+/// A CA that signs server and client certificates.
+pub struct Ca {
+    pub name: String,
+    pub pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A leaf certificate with its key, as PEM.
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, name);
+        dn.push(DnType::OrganizationName, "zkd tests");
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).expect("CA certificate");
+        Ca {
+            name: name.to_string(),
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for localhost and 127.0.0.1.
+    pub fn server(&self) -> Leaf {
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        self.sign(params)
+    }
+
+    /// A client certificate whose subject has these attributes, in certificate order
+    /// (the `x509` identity lists them the other way round).
+    pub fn client(&self, subject: &[(DnType, DnValue)]) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        let mut dn = DistinguishedName::new();
+        for (kind, value) in subject {
+            dn.push(kind.clone(), value.clone());
+        }
+        params.distinguished_name = dn;
+        self.sign(params)
+    }
+
+    /// A client certificate that expired yesterday.
+    pub fn expired_client(&self, cn: &str) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> Leaf {
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// Write the CA certificate as a PEM trust store.
+    pub fn write_trust(&self, dir: &Path) -> PathBuf {
+        let path = dir.join(format!("{}-ca.pem", self.name));
+        std::fs::write(&path, &self.pem).expect("write trust store");
+        path
+    }
+}
+
+impl Leaf {
+    /// Write certificate + key as one PEM key store.
+    pub fn write_keystore(&self, dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(format!("{name}.pem"));
+        std::fs::write(&path, format!("{}{}", self.cert_pem, self.key_pem)).expect("write");
+        path
+    }
+}
