@@ -27,6 +27,8 @@
 #   JVM=(-Xmx512m)                  # JVM flags
 #   extra_args() { ...; }           # optional: extra_args KIND DIR prints the program's
 #                                   #   arguments after the address, one a line
+#   server_cfg() { ...; }           # optional: server_cfg KIND prints zoo.cfg lines
+#                                   #   added to the server's settings
 #   java_check "$@"                 # [zk|zkd|both]; returns the exit status
 #
 # Each server runs from .work/APP-run/KIND (always stopped on exit); the program's
@@ -103,7 +105,9 @@ _jc_run_kind() {
     halt_server "$dir" || true            # a server left behind by an interrupted run
     # no stale output or log in the report if this run fails early
     rm -f "$RUN/$kind.out" "$RUN/$kind.err" "$dir/server.log"
-    if ! "start_$kind" "$port" "$dir"; then
+    local cfg=""
+    if declare -F server_cfg > /dev/null; then cfg=$(server_cfg "$kind"); fi
+    if ! "start_$kind" "$port" "$dir" "$cfg"; then
         PROBLEMS+=("$kind|${NAME[$kind]} did not start on port $port")
         RC[$kind]=start
         return 0

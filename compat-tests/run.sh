@@ -9,8 +9,9 @@
 # trip (migration.sh: ZooKeeper dataDir -> zkd import/verify/export -> ZooKeeper);
 # with the differential runner (diff.sh): seeded random operation sequences
 # over the raw protocol, every reply and watch event compared between the two;
-# and with applications: Curator 5.9's recipes (curator.sh), Hadoop's HA elector
-# (hadoop.sh) and Kafka 3.9 brokers (kafka.sh), each on both servers.
+# with TLS clients (tls.sh: Java over Netty, zkCli, kazoo); and with applications:
+# Curator 5.9's recipes (curator.sh), Hadoop's HA elector (hadoop.sh) and Kafka 3.9
+# brokers (kafka.sh), each on both servers.
 #
 #   compat-tests/run.sh [--zk-only | --zkd-only] [--kazoo-both] [--no-kazoo] [--record]
 #                       [--no-apps] [--kafka-full]
@@ -59,7 +60,7 @@ for arg in "$@"; do
         --record)     record=1 ;;
         --no-apps)    apps=0 ;;
         --kafka-full) kafka_full=1 ;;
-        -h|--help)    sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help)    sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *)            echo "unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -284,6 +285,11 @@ app_check() {
         grep -aE 'FAIL|did not|error' "$out" | head -n 30 | sed 's/^/    /'
     fi
 }
+# TLS on the client port (ports 26181.., 26281..): the Java client over Netty, zkCli and
+# kazoo with keytool- and openssl-made stores, on both servers (tls.sh).
+if [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
+    app_check tls tls.sh both
+fi
 if [ $apps = 1 ] && [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
     app_check curator curator.sh both
     app_check hadoop hadoop.sh both

@@ -9,8 +9,9 @@
 #
 # Use it either as a library or as a script:
 #   source compat-tests/servers.sh
-#   start_zk  PORT DIR     # Apache ZooKeeper standalone on 127.0.0.1:PORT
-#   start_zkd PORT DIR     # zkd (${ZKD_BIN:-target/release/zkd}) on 127.0.0.1:PORT
+#   start_zk  PORT DIR [EXTRA_CFG]   # Apache ZooKeeper standalone on 127.0.0.1:PORT
+#   start_zkd PORT DIR [EXTRA_CFG]   # zkd (${ZKD_BIN:-target/release/zkd}) on 127.0.0.1:PORT
+#                          # EXTRA_CFG: zoo.cfg lines appended (the same for both)
 #   stop_zk  [DIR]         # stop (the data dir is kept); DIR defaults to the last start_zk
 #   stop_zkd [DIR]
 #   halt_server DIR        # stop whatever runs from DIR, keep its data   (kazoo STOP hook)
@@ -133,9 +134,9 @@ _fresh_dir() {
     echo "$dir"
 }
 
-# start_zk PORT DIR — Apache ZooKeeper 3.9.5, standalone
+# start_zk PORT DIR [EXTRA_CFG] — Apache ZooKeeper 3.9.5, standalone
 start_zk() {
-    local port=$1 dir cp
+    local port=$1 extra=${3:-} dir cp
     _check_port "$port" || return 1
     cp=$(_zk_cp) || { _log "cannot fetch Apache ZooKeeper 3.9.5 from Maven Central"; return 1; }
     dir=$(_fresh_dir "$2") || return 1
@@ -149,6 +150,7 @@ maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=*
 EOF
+    if [ -n "$extra" ]; then printf '%s\n' "$extra" >> "$dir/zoo.cfg"; fi
     _zk_launcher "$dir" "$port" "$cp" org.apache.zookeeper.server.ZooKeeperServerMain
     ZK_DIR=$dir
     _launch "$dir"
@@ -190,9 +192,9 @@ _zkd_bin() {
     echo "$bin"
 }
 
-# start_zkd PORT DIR — zkd with a zoo.cfg equivalent to start_zk's settings
+# start_zkd PORT DIR [EXTRA_CFG] — zkd with a zoo.cfg equivalent to start_zk's settings
 start_zkd() {
-    local port=$1 dir bin
+    local port=$1 extra=${3:-} dir bin
     bin=$(_zkd_bin)
     if [ ! -x "$bin" ]; then
         _log "zkd binary not found at $bin (build it, or set ZKD_BIN)"; return 1
@@ -213,6 +215,7 @@ enforceQuota=true
 znode.container.checkIntervalMs=1000
 DigestAuthenticationProvider.superDigest=$SUPER_DIGEST
 EOF
+    if [ -n "$extra" ]; then printf '%s\n' "$extra" >> "$dir/zoo.cfg"; fi
     _zkd_launcher "$dir" "$port"
     ZKD_DIR=$dir
     _launch "$dir"

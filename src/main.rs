@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use zkd::config::Config;
-use zkd::net::tls::TlsPort;
-use zkd::net::Listener;
+use zkd::net::ClientPorts;
 use zkd::server::Server;
 
 /// glibc malloc was ~18% of CPU under write load (many small, short-lived buffers
@@ -147,6 +146,7 @@ fn main() -> ExitCode {
     };
     if let Some(port) = args.client_port {
         config.client_port = port;
+        config.client_port_set = true;
     }
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
@@ -201,25 +201,9 @@ async fn serve(config: Config) -> std::io::Result<()> {
         zkd::admin::metrics::install_prometheus(addr)?;
         tracing::info!("Prometheus metrics on http://{addr}/metrics");
     }
-    let tls = match config.security.tls_wanted() {
-        true => Some(
-            TlsPort::new(&config.security)
-                .map_err(|e| std::io::Error::other(format!("TLS client port: {e}")))?,
-        ),
-        false => None,
-    };
     let server = Server::start(config).await?;
     let shutdown = CancellationToken::new();
-    let listener = Listener::bind(server.clone(), tls.clone()).await?;
-    let secure = match &tls {
-        Some(tls) => Listener::bind_secure(server.clone(), tls.clone()).await?,
-        None => None,
-    };
-    if let Some(tls) = &tls {
-        if server.config.security.cert_reload {
-            tls.clone().watch_files(shutdown.clone());
-        }
-    }
+    let ports = ClientPorts::bind(&server, &shutdown).await?;
     if server.config.metrics_addr().is_some() {
         tokio::spawn(zkd::admin::metrics::sample_gauges(server.clone()));
     }
@@ -235,22 +219,7 @@ async fn serve(config: Config) -> std::io::Result<()> {
         }
         None => None,
     };
-    tracing::info!(
-        "zkd serving clients on {} (data in {})",
-        listener.local_addr()?,
-        server.config.data_dir.display()
-    );
-    if let Some(secure) = &secure {
-        tracing::info!("zkd serving TLS clients on {}", secure.local_addr()?);
-    }
-    if server.config.security.port_unification && tls.is_some() {
-        tracing::info!(
-            "client port {} also takes TLS clients (client.portUnification)",
-            listener.local_addr()?
-        );
-    }
-    let accept = tokio::spawn(listener.run(shutdown.clone()));
-    let accept_secure = secure.map(|l| tokio::spawn(l.run(shutdown.clone())));
+    let accepting = ports.run(&shutdown);
     let signal = signals.recv().await;
     tracing::info!(
         "{signal}: shutting down; no new connections or requests, finishing writes in flight"
@@ -262,8 +231,7 @@ async fn serve(config: Config) -> std::io::Result<()> {
         std::process::exit(128 + signal_number(signal));
     });
     shutdown.cancel();
-    let _ = accept.await;
-    if let Some(accept) = accept_secure {
+    for accept in accepting {
         let _ = accept.await;
     }
     if let Some(admin) = admin {

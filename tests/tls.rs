@@ -447,6 +447,56 @@ async fn renewed_certificates_are_picked_up_without_a_restart() {
     }
 }
 
+/// A zoo.cfg with a `secureClientPort` and no `clientPort` serves TLS only, as
+/// ZooKeeper does: no plaintext port is opened (not even the default 2181).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secure_port_alone_means_no_plaintext_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("ca");
+    let keystore = ca.server().write_keystore(dir.path(), "server");
+    let secure = free_port();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "dataDir={}\nsecureClientPort={secure}\nsecureClientPortAddress=127.0.0.1\n\
+             ssl.keyStore.location={}\nssl.clientAuth=none\nadmin.enableServer=false\n",
+            dir.path().join("data").display(),
+            keystore.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("server.log");
+    let mut child = common::spawn_logged(common::zkd_command(&cfg), &log);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = loop {
+        if let Ok(c) = tls_client(secure, &ca, None).await {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no TLS session in 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    client
+        .create(
+            "/only-tls",
+            b"",
+            &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+        )
+        .await
+        .expect("create over TLS");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        text.contains(&format!("serving TLS clients on 127.0.0.1:{secure}")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("zkd serving clients on"),
+        "a plaintext port was opened:\n{text}"
+    );
+}
+
 /// Java's own keystore format is refused at start with the command that converts it.
 #[test]
 fn a_jks_keystore_is_refused_with_the_conversion_command() {

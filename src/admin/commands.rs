@@ -257,7 +257,7 @@ fn configuration(server: &Server) -> Vec<(&'static str, J)> {
     let c = &server.config;
     let (dir, log_dir) = c.report_dirs();
     vec![
-        ("client_port", J::Int(c.client_port as i64)),
+        ("client_port", J::Int(c.reported_client_port() as i64)),
         ("data_dir", J::Str(dir)),
         ("data_log_dir", J::Str(log_dir)),
         ("tick_time", J::Int(c.tick_time.as_millis() as i64)),

@@ -93,7 +93,8 @@ pub struct Config {
     /// `zkd serve --join` (or `zkd.join=true`): a member with an empty data dir waits to
     /// be added to a running ensemble instead of initialising one.
     pub join_existing: bool,
-    /// Whether `clientPort` was given (else an ensemble member uses its `server.N` line's).
+    /// Whether a client port was given: `clientPort`, `--client-port`, or this member's
+    /// `server.N` line (which `clientPort` overrides).
     pub client_port_set: bool,
     /// The text of the file the config was read from (`/commands/initial_configuration`).
     pub initial_config: String,
@@ -290,6 +291,7 @@ impl Config {
         if let (Some(client), false) = (only.client, self.client_port_set) {
             self.client_port = client.port();
             self.client_port_address = client.ip();
+            self.client_port_set = true;
         }
         self.single_server_line = Some(id);
         Ok(())
@@ -319,6 +321,7 @@ impl Config {
         if let (Some(client), false) = (me.client, self.client_port_set) {
             self.client_port = client.port();
             self.client_port_address = client.ip();
+            self.client_port_set = true;
         }
         Ok(())
     }
@@ -465,6 +468,22 @@ impl Config {
         SocketAddr::new(self.client_port_address, self.client_port)
     }
 
+    /// Whether the plaintext client port is served: unless the file names a
+    /// `secureClientPort` and no `clientPort` (nor a client address on this member's
+    /// `server.N` line), as in ZooKeeper, where a TLS-only server has no plaintext port.
+    pub fn serves_plaintext(&self) -> bool {
+        self.client_port_set || self.security.secure_client_port.is_none()
+    }
+
+    /// The plaintext client port as ZooKeeper reports it (`conf`, `configuration`):
+    /// -1 when there is none.
+    pub fn reported_client_port(&self) -> i32 {
+        match self.serves_plaintext() {
+            true => i32::from(self.client_port),
+            false => -1,
+        }
+    }
+
     /// Where the TLS-only client port listens (`secureClientPort`), if there is one.
     pub fn secure_client_addr(&self) -> Option<SocketAddr> {
         let ip =
@@ -540,8 +559,13 @@ impl Config {
     pub fn conf_lines(&self) -> Vec<(String, String)> {
         let (data_dir, log_dir) = self.report_dirs();
         vec![
-            ("clientPort".into(), self.client_port.to_string()),
-            ("secureClientPort".into(), "-1".into()),
+            ("clientPort".into(), self.reported_client_port().to_string()),
+            (
+                "secureClientPort".into(),
+                (self.security.secure_client_port)
+                    .map_or(-1, i32::from)
+                    .to_string(),
+            ),
             ("dataDir".into(), data_dir),
             ("dataDirSize".into(), dir_size(&self.data_dir).to_string()),
             ("dataLogDir".into(), log_dir),

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{Frame, FrameCodec};
+use super::codec::{Frame, FrameCodec, FrameError};
 use crate::admin;
 use crate::server::dispatcher::{Dispatcher, Flow};
 use crate::server::registry::{Backlog, ConnHandle, Outbound};
@@ -278,6 +278,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             frame = frames.next(), if !draining && !paused => match frame {
                 Some(Ok(Frame::Packet(p))) => dispatcher.on_packet(p).await,
                 Some(Ok(Frame::FourLetter(_))) => Flow::Close,
+                // A TLS client that closes its socket without a close_notify alert
+                // (the Java client does) has just gone away, as a plaintext one would.
+                Some(Err(FrameError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    tracing::debug!(peer = %conn.peer, "closed without TLS close_notify");
+                    Flow::Close
+                }
                 Some(Err(e)) => {
                     tracing::warn!(peer = %conn.peer, "closing connection: {e}");
                     Flow::Close

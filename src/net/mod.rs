@@ -25,6 +25,63 @@ use tls::TlsPort;
 /// first byte tells which it speaks (ZooKeeper's `ssl.handshakeDetectionTimeoutMillis`).
 const DETECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Every client listener the config asks for, bound: the plaintext `clientPort`
+/// (unless the file gives only a `secureClientPort`, which ZooKeeper then serves
+/// alone) and the TLS-only `secureClientPort`.
+pub struct ClientPorts {
+    listeners: Vec<Listener>,
+}
+
+impl ClientPorts {
+    /// Load the TLS settings (a bad key store stops the start here), bind every port,
+    /// and start watching the store files with `client.certReload`.
+    pub async fn bind(
+        server: &Arc<Server>,
+        shutdown: &CancellationToken,
+    ) -> std::io::Result<ClientPorts> {
+        let config = &server.config;
+        let tls = match config.security.tls_wanted() {
+            true => Some(
+                TlsPort::new(&config.security)
+                    .map_err(|e| std::io::Error::other(format!("TLS client port: {e}")))?,
+            ),
+            false => None,
+        };
+        let mut listeners = Vec::new();
+        if config.serves_plaintext() {
+            let plain = Listener::bind(server.clone(), tls.clone()).await?;
+            tracing::info!(
+                "zkd serving clients on {} (data in {}){}",
+                plain.local_addr()?,
+                config.data_dir.display(),
+                match plain.port {
+                    Port::Unified(_) => "; TLS clients too (client.portUnification)",
+                    _ => "",
+                }
+            );
+            listeners.push(plain);
+        }
+        if let Some(tls) = &tls {
+            if let Some(secure) = Listener::bind_secure(server.clone(), tls.clone()).await? {
+                tracing::info!("zkd serving TLS clients on {}", secure.local_addr()?);
+                listeners.push(secure);
+            }
+            if config.security.cert_reload {
+                tls.clone().watch_files(shutdown.clone());
+            }
+        }
+        Ok(ClientPorts { listeners })
+    }
+
+    /// Accept on every port until `shutdown` is cancelled.
+    pub fn run(self, shutdown: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        self.listeners
+            .into_iter()
+            .map(|l| tokio::spawn(l.run(shutdown.clone())))
+            .collect()
+    }
+}
+
 /// What a client port speaks.
 #[derive(Clone)]
 enum Port {

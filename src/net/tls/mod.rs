@@ -79,7 +79,7 @@ impl TlsPort {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 crate::admin::metrics::UNSUCCESSFUL_HANDSHAKE.inc();
-                tracing::warn!(%peer, "TLS handshake failed: {e}; closing");
+                tracing::warn!(%peer, "TLS handshake failed: {e}{}; closing", hint(&e));
                 return None;
             }
             Err(_) => {
@@ -176,6 +176,17 @@ impl TlsPort {
                 }
             }
         });
+    }
+}
+
+/// What an operator can do about a refusal that is zkd's and not the JDK's: rustls
+/// (webpki) takes only X.509 v3 certificates, where a JDK also takes v1 ones.
+fn hint(e: &std::io::Error) -> &'static str {
+    if e.to_string().contains("UnsupportedCertVersion") {
+        " (the client's certificate is X.509 v1, which zkd does not accept: reissue it as \
+         v3, e.g. `openssl x509 -req ... -extfile` with basicConstraints=CA:FALSE)"
+    } else {
+        ""
     }
 }
 
