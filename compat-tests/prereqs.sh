@@ -51,7 +51,8 @@ need_apt() {
 
 need_venv() {
     local venv="$WORK/venv" src="$WORK/kazoo-$KAZOO_VERSION"
-    local marker="$venv/.compat-kazoo-$KAZOO_VERSION"
+    # the marker names what is installed: a new requirement makes a new marker
+    local marker="$venv/.compat-kazoo-$KAZOO_VERSION-puresasl"
     if [ -f "$marker" ] && [ -x "$venv/bin/pytest" ] && [ -d "$src/kazoo/tests" ]; then
         return 0
     fi
@@ -64,8 +65,8 @@ need_venv() {
         tar -xzf "$WORK/dl/kazoo-$KAZOO_VERSION.tar.gz" -C "$WORK"
     fi
     # pyOpenSSL >= 24.3 lacks crypto.X509Extension, which kazoo's harness calls;
-    # pyjks is imported by the same harness.
-    "$venv/bin/pip" install -q -e "$src[test]" "pyopenssl<24.3" pyjks >&2
+    # pyjks is imported by the same harness; pure-sasl is kazoo's SASL (security.sh).
+    "$venv/bin/pip" install -q -e "$src[test]" "pyopenssl<24.3" pyjks "pure-sasl==0.6.2" >&2
     touch "$marker"
 }
 

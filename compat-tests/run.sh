@@ -9,7 +9,8 @@
 # trip (migration.sh: ZooKeeper dataDir -> zkd import/verify/export -> ZooKeeper);
 # with the differential runner (diff.sh): seeded random operation sequences
 # over the raw protocol, every reply and watch event compared between the two;
-# with TLS clients (tls.sh: Java over Netty, zkCli, kazoo); and with applications:
+# with TLS and SASL clients (security.sh: Java over Netty, zkCli, kazoo); and with
+# applications:
 # Curator 5.9's recipes (curator.sh), Hadoop's HA elector (hadoop.sh) and Kafka 3.9
 # brokers (kafka.sh), each on both servers.
 #
@@ -60,7 +61,7 @@ for arg in "$@"; do
         --record)     record=1 ;;
         --no-apps)    apps=0 ;;
         --kafka-full) kafka_full=1 ;;
-        -h|--help)    sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help)    sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *)            echo "unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -285,10 +286,10 @@ app_check() {
         grep -aE 'FAIL|did not|error' "$out" | head -n 30 | sed 's/^/    /'
     fi
 }
-# TLS on the client port (ports 26181.., 26281..): the Java client over Netty, zkCli and
-# kazoo with keytool- and openssl-made stores, on both servers (tls.sh).
+# TLS and SASL (ports 26181.., 26281..): the Java client over Netty with a JAAS file,
+# zkCli and kazoo with keytool- and openssl-made stores, on both servers (security.sh).
 if [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
-    app_check tls tls.sh both
+    app_check security security.sh both
 fi
 if [ $apps = 1 ] && [ $use_zk = 1 ] && [ $use_zkd = 1 ]; then
     app_check curator curator.sh both

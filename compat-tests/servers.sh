@@ -21,7 +21,8 @@
 #   compat-tests/servers.sh start_zk 22181 /tmp/zk     (any function name works as a subcommand)
 #
 # start_* always begins from an EMPTY data dir (DIR is wiped); resume_server
-# keeps it.  Each DIR holds: zoo.cfg, data/, launch.sh (the exact command),
+# keeps it. SERVER_JVMFLAGS, when set, is given to both servers as zkServer.sh gives
+# it: JVM arguments of ZooKeeper, and the -D settings zkd reads from it (a JAAS file).  Each DIR holds: zoo.cfg, data/, launch.sh (the exact command),
 # kind (zk|zkd), port, pid, server.log.
 #
 # Both servers get the same settings: tickTime=2000, 4lw whitelist '*', TTL
@@ -169,7 +170,7 @@ exec java -Xmx512m -XX:+UseSerialGC \\
   -Dzookeeper.enforceQuota=true \\
   -Dznode.container.checkIntervalMs=1000 \\
   -Dzookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST \\
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \\
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn ${SERVER_JVMFLAGS:-} \\
   -cp '$cp' $main $dir/zoo.cfg
 EOF
     chmod +x "$dir/launch.sh"
@@ -180,7 +181,12 @@ EOF
 # _zkd_launcher DIR PORT: the same for zkd
 _zkd_launcher() {
     local dir=$1 port=$2
-    printf '#!/bin/sh\nexec %s serve --config %s/zoo.cfg\n' "$(_zkd_bin)" "$dir" > "$dir/launch.sh"
+    {
+        echo '#!/bin/sh'
+        # zkd reads -D settings from SERVER_JVMFLAGS, as zkServer.sh hands them to Java
+        if [ -n "${SERVER_JVMFLAGS:-}" ]; then echo "export SERVER_JVMFLAGS='$SERVER_JVMFLAGS'"; fi
+        echo "exec $(_zkd_bin) serve --config $dir/zoo.cfg"
+    } > "$dir/launch.sh"
     chmod +x "$dir/launch.sh"
     echo zkd > "$dir/kind"
     echo "$port" > "$dir/port"

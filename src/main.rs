@@ -169,6 +169,19 @@ fn main() -> ExitCode {
         eprintln!("zkd: {e}");
         return ExitCode::from(2);
     }
+    // zkServer.sh users pass settings as -D flags (the JAAS file, the SASL super user).
+    let jvm_flags: Vec<String> = ["SERVER_JVMFLAGS", "JVMFLAGS"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .collect();
+    let security = config
+        .apply_jvm_flags(&jvm_flags.join(" "))
+        .and_then(|()| config.security.load_files())
+        .and_then(|()| config.security.check());
+    if let Err(e) = security {
+        eprintln!("zkd: {e}");
+        return ExitCode::from(2);
+    }
     for key in &config.ignored_keys {
         tracing::info!("zoo.cfg key {key} is not used by zkd; ignored");
     }

@@ -4,7 +4,7 @@
 //! `client.certReload`, and hostile clients on the TLS port.
 //!
 //! The client is zookeeper-client's TLS connector (rustls); the Java client over
-//! Netty, zkCli and kazoo are in compat-tests/tls.sh. Certificates are made fresh by
+//! Netty, zkCli and kazoo are in compat-tests/security.sh. Certificates are made fresh by
 //! rcgen for every test.
 
 mod common;
@@ -14,7 +14,7 @@ mod pki;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{free_port, ServerOptions, TestServer};
+use common::{free_port, try_connect, whoami, ServerOptions, TestServer};
 use pki::{Ca, Leaf};
 use rcgen::{DnType, DnValue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,29 +70,8 @@ async fn tls_client(port: u16, ca: &Ca, identity: Option<&Leaf>) -> Result<zk::C
     if let Some(leaf) = identity {
         options = options.with_pem_identity(&leaf.cert_pem, &leaf.key_pem)?;
     }
-    let address = format!("127.0.0.1:{port}");
-    let connect = zk::Client::connector()
-        .with_tls(options)
-        .with_session_timeout(Duration::from_secs(10))
-        .with_fail_eagerly()
-        .secure_connect(&address);
-    match tokio::time::timeout(Duration::from_secs(15), connect).await {
-        Ok(result) => result,
-        Err(_) => Err(zk::Error::Timeout),
-    }
-}
-
-/// `whoami`, sorted, as (scheme, user) pairs.
-async fn whoami(client: &zk::Client) -> Vec<(String, String)> {
-    let mut ids: Vec<(String, String)> = client
-        .list_auth_users()
-        .await
-        .expect("whoami")
-        .iter()
-        .map(|u| (u.scheme().to_string(), u.user().to_string()))
-        .collect();
-    ids.sort();
-    ids
+    let connector = zk::Client::connector().with_tls(options);
+    try_connect(connector, &format!("127.0.0.1:{port}"), true).await
 }
 
 fn x509(subject: &str) -> zk::Acl {

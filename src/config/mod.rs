@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod jaas;
 pub mod security;
 
 pub use security::{ClientAuth, SecurityConfig, SslConfig, StoreConfig};
@@ -271,6 +272,22 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Take the `-Dkey=value` flags of a JVM command line (`SERVER_JVMFLAGS`,
+    /// `JVMFLAGS`) as zoo.cfg keys: ZooKeeper reads the same settings from system
+    /// properties (`-Djava.security.auth.login.config=...`, `-Dzookeeper.superUser=...`).
+    /// Other JVM options are skipped.
+    pub fn apply_jvm_flags(&mut self, flags: &str) -> Result<(), ConfigError> {
+        for flag in flags.split_whitespace() {
+            let Some(property) = flag.strip_prefix("-D") else {
+                continue;
+            };
+            let (key, value) = property.split_once('=').unwrap_or((property, "true"));
+            let value = value.trim_matches(|c| c == '"' || c == '\'');
+            self.set(key, value)?;
+        }
+        Ok(())
+    }
+
     /// ZooKeeper runs a config with a single voting `server.N` line as a standalone
     /// server when `standaloneEnabled` is true (HBase and the test harnesses of client
     /// libraries write such configs), with the client address from that line unless
@@ -333,6 +350,7 @@ impl Config {
             digest_enabled: self.digest_enabled,
             super_digest: self.super_digest.clone(),
             x509_acls: self.security.x509_enabled(),
+            sasl_acls: self.security.sasl_enabled(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! strips that prefix before they arrive here. What the keys *do* lives in `net::tls`
 //! and `server::auth`; this module only reads them.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -15,6 +16,11 @@ use super::ConfigError;
 /// ZooKeeper's `X509AuthenticationProvider` class: `authProvider.N=<this>` registers
 /// the `x509` scheme.
 pub const X509_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
+/// ZooKeeper's `SASLAuthenticationProvider`: registers the `sasl` scheme (ACLs on SASL
+/// identities; the SASL exchange itself runs whenever a JAAS `Server` section exists).
+pub const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+/// The JAAS login module whose `user_<name>="<password>"` options are DIGEST-MD5's users.
+pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
 
 /// `ssl.clientAuth`: whether the TLS port asks for a client certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +89,95 @@ impl Default for SslConfig {
     }
 }
 
+/// DIGEST-MD5 users and their passwords, from the JAAS `Server` section.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials(BTreeMap<String, String>);
+
+impl Credentials {
+    pub fn password(&self, user: &str) -> Option<&str> {
+        self.0.get(user).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Passwords are never printed.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// SASL: where the credentials come from and how identities are named and required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslConfig {
+    /// `java.security.auth.login.config`: the JAAS file (a zoo.cfg key for zkd, or a
+    /// `-D` flag in `SERVER_JVMFLAGS`/`JVMFLAGS` as zkServer.sh users set it).
+    pub jaas_file: Option<PathBuf>,
+    /// `zookeeper.sasl.serverconfig`: the section of the JAAS file (default `Server`).
+    pub server_section: String,
+    /// The DIGEST-MD5 users of that section, read by [`SecurityConfig::load_files`].
+    pub digest_users: Credentials,
+    /// Whether the section exists: without it ZooKeeper serves no SASL exchange.
+    pub server_configured: bool,
+    /// `zookeeper.superUser` (and `zookeeper.superUser.<anything>`): SASL identities that
+    /// are also `super`.
+    pub super_users: Vec<String>,
+    /// `sessionRequireClientSASLAuth`: the same as `enforce.auth.enabled=true` with
+    /// `enforce.auth.schemes=sasl`.
+    pub require_client_auth: bool,
+    /// `enforce.auth.enabled` / `enforce.auth.schemes`: a session must hold an id of one
+    /// of these schemes before any request but auth and SASL.
+    pub enforce_auth: bool,
+    pub enforce_auth_schemes: Vec<String>,
+    /// `allowSaslFailedClients`: a failed SASL exchange keeps the connection.
+    pub allow_failed_clients: bool,
+    /// `kerberos.removeHostFromPrincipal`, `kerberos.removeRealmFromPrincipal`.
+    pub remove_host_from_principal: bool,
+    pub remove_realm_from_principal: bool,
+}
+
+impl Default for SaslConfig {
+    fn default() -> Self {
+        SaslConfig {
+            jaas_file: None,
+            server_section: "Server".to_string(),
+            digest_users: Credentials::default(),
+            server_configured: false,
+            super_users: Vec::new(),
+            require_client_auth: false,
+            enforce_auth: false,
+            enforce_auth_schemes: Vec::new(),
+            allow_failed_clients: false,
+            remove_host_from_principal: false,
+            remove_realm_from_principal: false,
+        }
+    }
+}
+
+impl SaslConfig {
+    /// The schemes a session must authenticate with before it is served, if any
+    /// (ZooKeeper's `AuthenticationHelper`).
+    pub fn enforced_schemes(&self) -> Option<Vec<String>> {
+        if self.require_client_auth {
+            Some(vec!["sasl".to_string()])
+        } else if self.enforce_auth {
+            Some(self.enforce_auth_schemes.clone())
+        } else {
+            None
+        }
+    }
+
+    /// Whether SASL in particular is required (a failed exchange then answers
+    /// SessionClosedRequireSaslAuth instead of AuthFailed).
+    pub fn sasl_required(&self) -> bool {
+        self.enforced_schemes()
+            .is_some_and(|schemes| schemes.iter().any(|s| s == "sasl"))
+    }
+}
+
 /// Everything security-related from `zoo.cfg`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecurityConfig {
@@ -100,6 +195,7 @@ pub struct SecurityConfig {
     pub auth_providers: Vec<String>,
     /// `X509AuthenticationProvider.superUser`: this certificate subject is also `super`.
     pub x509_super_user: Option<String>,
+    pub sasl: SaslConfig,
 }
 
 impl SecurityConfig {
@@ -204,6 +300,44 @@ impl SecurityConfig {
                 self.ssl.auth_provider = text().unwrap_or_else(|| "x509".into());
                 Ok(())
             }
+            "java.security.auth.login.config" => {
+                self.sasl.jaas_file = text().map(PathBuf::from);
+                Ok(())
+            }
+            "sasl.serverconfig" => {
+                self.sasl.server_section = text().unwrap_or_else(|| "Server".into());
+                Ok(())
+            }
+            "sessionRequireClientSASLAuth" => {
+                self.sasl.require_client_auth = flag();
+                Ok(())
+            }
+            "enforce.auth.enabled" => {
+                self.sasl.enforce_auth = flag();
+                Ok(())
+            }
+            "enforce.auth.schemes" => {
+                self.sasl.enforce_auth_schemes = list().unwrap_or_default();
+                Ok(())
+            }
+            "allowSaslFailedClients" => {
+                self.sasl.allow_failed_clients = flag();
+                Ok(())
+            }
+            "kerberos.removeHostFromPrincipal" => {
+                self.sasl.remove_host_from_principal = flag();
+                Ok(())
+            }
+            "kerberos.removeRealmFromPrincipal" => {
+                self.sasl.remove_realm_from_principal = flag();
+                Ok(())
+            }
+            _ if key == "superUser" || key.starts_with("superUser.") => {
+                if let Some(user) = text() {
+                    self.sasl.super_users.push(user);
+                }
+                Ok(())
+            }
             "X509AuthenticationProvider.superUser" => {
                 self.x509_super_user = text();
                 Ok(())
@@ -228,6 +362,7 @@ impl SecurityConfig {
         for class in &self.auth_providers {
             let scheme = match class.as_str() {
                 X509_PROVIDER => "x509",
+                SASL_PROVIDER => "sasl",
                 "org.apache.zookeeper.server.auth.DigestAuthenticationProvider" => "digest",
                 "org.apache.zookeeper.server.auth.IPAuthenticationProvider" => "ip",
                 other => {
@@ -250,9 +385,80 @@ impl SecurityConfig {
             || (self.tls_wanted() && self.ssl.auth_provider == "x509")
     }
 
+    /// Whether `sasl:` ids are valid in ACLs (`authProvider.N=...SASLAuthenticationProvider`).
+    pub fn sasl_enabled(&self) -> bool {
+        self.provider_schemes().0.contains(&"sasl")
+    }
+
+    /// Whether a scheme has a provider: `ip` and `digest` always, `x509` and `sasl` as
+    /// configured.
+    pub fn scheme_available(&self, scheme: &str) -> bool {
+        match scheme {
+            "ip" | "digest" => true,
+            "x509" => self.x509_enabled(),
+            "sasl" => self.sasl_enabled(),
+            _ => false,
+        }
+    }
+
+    /// Read the files the keys name (the JAAS file): called once at start, after every
+    /// key is known. A JAAS file without the server's section stops the start, as in
+    /// ZooKeeper; without a JAAS file there is no SASL.
+    pub fn load_files(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = self.sasl.jaas_file.clone() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(format!("cannot read the JAAS file {}: {e}", path.display()))
+        })?;
+        let sections = super::jaas::parse(&text)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let section = &self.sasl.server_section;
+        let Some(modules) = sections.get(section) else {
+            return Err(ConfigError(format!(
+                "{}: no JAAS configuration section named '{section}' (zookeeper.sasl.serverconfig)",
+                path.display()
+            )));
+        };
+        let mut users = BTreeMap::new();
+        for module in modules {
+            if module.class == DIGEST_LOGIN_MODULE {
+                for (key, value) in &module.options {
+                    if let Some(user) = key.strip_prefix("user_") {
+                        users.insert(user.to_string(), value.clone());
+                    }
+                }
+            } else {
+                tracing::warn!(
+                    "{}: login module {} in section {section} is not supported by zkd yet \
+                     (DIGEST-MD5's {DIGEST_LOGIN_MODULE} is); ignored",
+                    path.display(),
+                    module.class
+                );
+            }
+        }
+        self.sasl.digest_users = Credentials(users);
+        self.sasl.server_configured = true;
+        Ok(())
+    }
+
     /// ZooKeeper refuses to start when `ssl.authProvider` names a scheme no provider
-    /// serves (`configureSSLAuth`); zkd knows only `x509` for certificates.
+    /// serves (`configureSSLAuth`); zkd knows only `x509` for certificates. Likewise
+    /// when authentication is enforced with no scheme or an unavailable one.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(schemes) = self.sasl.enforced_schemes() {
+            if schemes.is_empty() {
+                return Err(ConfigError(
+                    "enforce.auth.enabled is true: enforce.auth.schemes must be configured".into(),
+                ));
+            }
+            if let Some(missing) = schemes.iter().find(|s| !self.scheme_available(s)) {
+                return Err(ConfigError(format!(
+                    "Authentication scheme {missing} is not available (enforce.auth.schemes; \
+                     for sasl set authProvider.1={SASL_PROVIDER})"
+                )));
+            }
+        }
         if self.tls_wanted() && self.ssl.auth_provider != "x509" {
             return Err(ConfigError(format!(
                 "No auth provider configured for the SSL authentication scheme '{}' \

@@ -7,7 +7,9 @@
 //! only once that write has been applied. Writes are proposed immediately (consensus
 //! keeps their order), so a pipelining client still gets group commit.
 //!
-//! Auth packets are handled out of band, as ZooKeeper does (their xid is -4).
+//! Auth and SASL packets are handled out of band, as ZooKeeper does (an auth packet's
+//! xid is -4). With `enforce.auth.enabled` / `sessionRequireClientSASLAuth`, every
+//! other request of a session without an id of a required scheme closes it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use bytes::Bytes;
 use jute::{err, op, Record};
 use tokio::sync::oneshot;
 
+use super::auth::sasl::{SaslExchange, SaslStep};
 use super::registry::ConnHandle;
 use super::{auth, reads, Server};
 use crate::tree::{Applied, Reply};
@@ -48,6 +51,10 @@ pub struct Dispatcher {
     server: Arc<Server>,
     conn: Arc<ConnHandle>,
     queue: VecDeque<Pending>,
+    /// The session's SASL exchange, from its first SASL packet on.
+    sasl: Option<SaslExchange>,
+    /// The schemes a request needs an id of (`enforce.auth.schemes`), if enforced.
+    enforced: Option<Vec<String>>,
 }
 
 fn is_write(opcode: i32) -> bool {
@@ -73,10 +80,13 @@ fn is_session_moved(e: &std::io::Error) -> bool {
 
 impl Dispatcher {
     pub fn new(server: Arc<Server>, conn: Arc<ConnHandle>) -> Self {
+        let enforced = server.config.security.sasl.enforced_schemes();
         Dispatcher {
             server,
             conn,
             queue: VecDeque::new(),
+            sasl: None,
+            enforced,
         }
     }
 
@@ -136,6 +146,8 @@ impl Dispatcher {
         }
         match header.op_type {
             op::AUTH => return self.authenticate(header.xid, &body),
+            op::SASL => return self.sasl(header.xid, &body),
+            _ if !self.may_proceed(header.xid) => return Flow::Close,
             op::CLOSE_SESSION => {
                 server.sessions.lock().mark_closing(session_id);
                 return self
@@ -317,6 +329,115 @@ impl Dispatcher {
             return Flow::Close;
         }
         Flow::Continue
+    }
+
+    /// `AuthenticationHelper.enforceAuthentication`: false (after answering
+    /// SessionClosedRequireSaslAuth) when authentication is enforced and the session has
+    /// no id of a required scheme; the connection then closes (the session itself
+    /// lives on until it expires, as in ZooKeeper).
+    fn may_proceed(&self, xid: i32) -> bool {
+        let Some(schemes) = &self.enforced else {
+            return true;
+        };
+        let held: Vec<String> = self
+            .conn
+            .auth
+            .read()
+            .iter()
+            .map(|i| i.scheme.clone())
+            .collect();
+        if held.iter().any(|s| schemes.contains(s)) {
+            return true;
+        }
+        tracing::error!(
+            peer = %self.conn.peer,
+            "Client authentication scheme(s) {held:?} does not match with any of the expected \
+             authentication scheme {schemes:?}, closing session 0x{:x}",
+            self.conn.session_id()
+        );
+        self.conn
+            .reply(xid, 0, err::SESSION_CLOSED_REQUIRE_SASL_AUTH, Bytes::new());
+        false
+    }
+
+    /// ZooKeeper's `processSasl`: one step of the session's SASL exchange, answered
+    /// with zxid 0. A failure closes the connection with AuthFailed, or
+    /// SessionClosedRequireSaslAuth when SASL is required, unless
+    /// `allowSaslFailedClients` keeps it.
+    fn sasl(&mut self, xid: i32, body: &[u8]) -> Flow {
+        let token = match jute::GetSaslRequest::decode(body) {
+            Ok(request) => request.token.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(peer = %self.conn.peer, "malformed SASL packet: {e}; closing");
+                return Flow::Close;
+            }
+        };
+        let config = &self.server.config.security.sasl;
+        let session = self.conn.session_id();
+        let response = |token: Option<Vec<u8>>| {
+            jute::SetSaslResponse {
+                token: token.map(Bytes::from),
+            }
+            .encode()
+            .freeze()
+        };
+        if !config.server_configured {
+            // ZooKeeper without a JAAS Server section logs this and answers no token.
+            tracing::error!(
+                peer = %self.conn.peer,
+                "SASL packet from session 0x{session:x}, but SASL is not configured \
+                 (java.security.auth.login.config with a {} section)",
+                config.server_section
+            );
+            self.conn.reply(xid, 0, 0, response(None));
+            return Flow::Continue;
+        }
+        match self
+            .sasl
+            .get_or_insert_with(SaslExchange::new)
+            .step(&token, config)
+        {
+            SaslStep::Continue(reply) => {
+                self.conn.reply(xid, 0, 0, response(Some(reply)));
+                Flow::Continue
+            }
+            SaslStep::Authenticated(reply, ids) => {
+                for id in &ids {
+                    tracing::info!(
+                        peer = %self.conn.peer,
+                        "Session 0x{session:x}: adding SASL authorization {}:{}",
+                        id.scheme,
+                        id.id
+                    );
+                }
+                let mut mine = self.conn.auth.write();
+                for id in ids {
+                    if !mine.contains(&id) {
+                        mine.push(id);
+                    }
+                }
+                drop(mine);
+                self.conn.reply(xid, 0, 0, response(Some(reply)));
+                Flow::Continue
+            }
+            SaslStep::Failed(why) => {
+                crate::admin::metrics::AUTH_FAILED.inc();
+                tracing::warn!(peer = %self.conn.peer, "Client failed to SASL authenticate: {why}");
+                let required = config.sasl_required();
+                if config.allow_failed_clients && !required {
+                    tracing::warn!(peer = %self.conn.peer, "Maintaining client connection despite SASL authentication failure.");
+                    self.conn.reply(xid, 0, 0, response(None));
+                    return Flow::Continue;
+                }
+                let error = if required {
+                    err::SESSION_CLOSED_REQUIRE_SASL_AUTH
+                } else {
+                    err::AUTH_FAILED
+                };
+                self.conn.reply(xid, 0, error, response(None));
+                Flow::Close
+            }
+        }
     }
 
     /// ZooKeeper answers with the request's own xid (-4 from the Java client).

@@ -93,6 +93,7 @@ pub fn fixup_acl(acl: &[Acl], ids: &[AuthId], config: &TreeConfig) -> Result<Vec
                 "digest" => digest_valid(&id.id),
                 "ip" => ip_valid(&id.id),
                 "x509" if config.x509_acls => x500_name_valid(&id.id),
+                "sasl" if config.sasl_acls => kerberos_name_valid(&id.id),
                 _ => false,
             };
             if !valid {
@@ -112,6 +113,18 @@ pub fn digest_valid(id: &str) -> bool {
         parts.pop();
     }
     parts.len() == 2
+}
+
+/// `SASLAuthenticationProvider.isValid`: ZooKeeper's `KerberosName` parse, which takes
+/// any name without `@`, and with one only `service[/host]@REALM` (no second `/` or `@`).
+pub fn kerberos_name_valid(id: &str) -> bool {
+    let Some((principal, realm)) = id.split_once('@') else {
+        return true;
+    };
+    let mut parts = principal.split('/');
+    parts.next();
+    parts.next();
+    parts.next().is_none() && !realm.contains(['@', '/'])
 }
 
 /// `X509AuthenticationProvider.isValid`: whether Java's `new X500Principal(id)` accepts
@@ -569,6 +582,24 @@ mod tests {
             fixup_acl(&[acl(5, "x509", "client")], &caller, &with_x509),
             Err(err::INVALID_ACL)
         );
+    }
+
+    #[test]
+    fn kerberos_names_as_zookeeper_parses_them() {
+        for valid in [
+            "bob",
+            "a/b",
+            "a/b/c",
+            "zk/host@EXAMPLE.COM",
+            "bob@EXAMPLE.COM",
+            "@R",
+            "",
+        ] {
+            assert!(kerberos_name_valid(valid), "{valid:?}");
+        }
+        for invalid in ["a@b@c", "a/b/c@R", "a@R/x"] {
+            assert!(!kerberos_name_valid(invalid), "{invalid:?}");
+        }
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct TreeConfig {
     /// `authProvider.N=...X509AuthenticationProvider`: `x509:<subject>` ids are valid in
     /// the ACLs clients set (ZooKeeper refuses ids of an unregistered scheme).
     pub x509_acls: bool,
+    /// `authProvider.N=...SASLAuthenticationProvider`: `sasl:<principal>` ids are valid.
+    pub sasl_acls: bool,
 }
 
 /// ZooKeeper's defaults: no TTL nodes, quotas not enforced, the digest kept.
@@ -81,6 +83,7 @@ impl Default for TreeConfig {
             digest_enabled: true,
             super_digest: None,
             x509_acls: false,
+            sasl_acls: false,
         }
     }
 }

@@ -86,6 +86,9 @@ pub struct ServerOptions {
     pub extra: Vec<(String, String)>,
     /// Environment of the zkd process (e.g. `ZKD_FAILPOINT`, `ZKD_LOG_SEGMENT_BYTES`).
     pub env: Vec<(String, String)>,
+    /// `-D` flags: JVM arguments of Apache ZooKeeper, and `SERVER_JVMFLAGS` of zkd (as
+    /// zkServer.sh users hand them to either).
+    pub jvm_flags: Vec<String>,
     /// Run Apache ZooKeeper (the reference) instead of zkd, whatever
     /// `ZKD_TEST_AGAINST_ZK` says: for tests that compare the two in one run.
     pub reference: bool,
@@ -101,6 +104,7 @@ impl Default for ServerOptions {
             whitelist: "*".to_string(),
             extra: Vec::new(),
             env: Vec::new(),
+            jvm_flags: Vec::new(),
             reference: false,
         }
     }
@@ -273,6 +277,7 @@ impl TestServer {
             if let Some(v) = self.extra("jute.maxbuffer") {
                 c.arg(format!("-Djute.maxbuffer={v}"));
             }
+            c.args(&self.opts.jvm_flags);
             c.arg("-cp")
                 .arg(zk_classpath())
                 .arg("org.apache.zookeeper.server.ZooKeeperServerMain");
@@ -281,6 +286,9 @@ impl TestServer {
         } else {
             let mut c = zkd_command(&self.cfg_path());
             c.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
+            if !self.opts.jvm_flags.is_empty() {
+                c.env("SERVER_JVMFLAGS", self.opts.jvm_flags.join(" "));
+            }
             c
         };
         self.child = Some(spawn_logged(cmd, &self.log_path()));
@@ -698,6 +706,43 @@ pub fn connect_request(timeout_ms: i32, session_id: i64, passwd: &[u8]) -> Vec<u
         .buffer(passwd)
         .boolean(false)
         .frame()
+}
+
+/// Connect with `connector` (its session timeout 10 s; failing at once when the server
+/// refuses, not retrying), over TLS when `secure`: the error when no session is made
+/// within 15 s. For tests where refusal is the expected outcome.
+pub async fn try_connect(
+    connector: zk::Connector,
+    address: &str,
+    secure: bool,
+) -> Result<zk::Client, zk::Error> {
+    let connector = connector
+        .with_session_timeout(Duration::from_secs(10))
+        .with_fail_eagerly();
+    let connect = async {
+        if secure {
+            connector.secure_connect(address).await
+        } else {
+            connector.connect(address).await
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(15), connect).await {
+        Ok(result) => result,
+        Err(_) => Err(zk::Error::Timeout),
+    }
+}
+
+/// `whoami` as sorted (scheme, user) pairs.
+pub async fn whoami(client: &zk::Client) -> Vec<(String, String)> {
+    let mut ids: Vec<(String, String)> = client
+        .list_auth_users()
+        .await
+        .expect("whoami")
+        .iter()
+        .map(|u| (u.scheme().to_string(), u.user().to_string()))
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// A raw ZooKeeper connection over loopback TCP.

@@ -159,9 +159,9 @@ record! {
         cur_config_id: i64,
     }
 
-    /// sasl (102) request.
-    pub struct GetSaslRequest { token: Bytes }
+    /// sasl (102) request: the client's next token (empty to start DIGEST-MD5).
+    pub struct GetSaslRequest { token: Option<Bytes> }
 
-    /// sasl (102) reply.
-    pub struct SetSaslResponse { token: Bytes }
+    /// sasl (102) reply: the server's next token; none (-1) after a failure.
+    pub struct SetSaslResponse { token: Option<Bytes> }
 }

@@ -599,13 +599,13 @@ pub fn populated() -> Vec<Box<dyn Sample>> {
         s(
             "GetSaslRequest",
             GetSaslRequest {
-                token: Bytes::from_static(b"\x01\x02"),
+                token: Some(Bytes::from_static(b"\x01\x02")),
             },
         ),
         s(
             "SetSaslResponse",
             SetSaslResponse {
-                token: Bytes::from_static(b"\x03"),
+                token: Some(Bytes::from_static(b"\x03")),
             },
         ),
         s("MultiRequest", multi_request()),

@@ -1,7 +1,8 @@
-// TlsCheck — the official ZooKeeper 3.9.5 Java client over TLS (ClientCnxnSocketNetty,
-// zookeeper.client.secure=true, PKCS#12 stores made by keytool), zkCli over TLS, and
-// kazoo with use_ssl=True, against one server (compat-tests/tls.sh runs it against
-// Apache ZooKeeper and against zkd).
+// SecurityCheck — the official ZooKeeper 3.9.5 Java client over TLS (ClientCnxnSocketNetty,
+// zookeeper.client.secure=true, PKCS#12 stores made by keytool) and with SASL DIGEST-MD5
+// (JAAS Client sections named by zookeeper.sasl.clientconfig), zkCli over TLS, and kazoo
+// with use_ssl=True and sasl_options, against one server (compat-tests/security.sh runs
+// it against Apache ZooKeeper and against zkd).
 //
 // Output protocol (java-check.sh): "PASS <check>" / "FAIL <check>: <why>" per check,
 // then "TIME <check> <ms>", and last "N passed, M failed".
@@ -28,7 +29,7 @@ import org.apache.zookeeper.data.ClientInfo;
 import org.apache.zookeeper.data.Id;
 import org.apache.zookeeper.data.Stat;
 
-public class TlsCheck {
+public class SecurityCheck {
     static final String JAVA_DN = "CN=java-client,OU=Apps,O=Example\\, Inc.,C=US";
     static final String OTHER_DN = "CN=other-client,OU=Apps,O=Example\\, Inc.,C=US";
     static final long WATCHDOG_MS = 150_000;
@@ -45,9 +46,22 @@ public class TlsCheck {
         if (!ok) throw new Fail(why);
     }
 
-    /** The client settings of a TLS session; keyStore null = no client certificate. */
-    static ZKClientConfig tlsConfig(String keyStore) {
+    /** A client without TLS that authenticates with the JAAS section `section` (null: no SASL). */
+    static ZKClientConfig saslConfig(String section) {
         ZKClientConfig c = new ZKClientConfig();
+        if (section == null) {
+            c.setProperty(ZKClientConfig.ENABLE_CLIENT_SASL_KEY, "false");
+        } else {
+            c.setProperty(ZKClientConfig.LOGIN_CONTEXT_NAME_KEY, section);
+            // A 3.9 client refuses DIGEST-MD5 in its default FIPS mode.
+            c.setProperty("zookeeper.fips-mode", "false");
+        }
+        return c;
+    }
+
+    /** The client settings of a TLS session; keyStore null = no client certificate; no SASL. */
+    static ZKClientConfig tlsConfig(String keyStore) {
+        ZKClientConfig c = saslConfig(null);
         c.setProperty(ZKClientConfig.SECURE_CLIENT, "true");
         c.setProperty(ZKClientConfig.ZOOKEEPER_CLIENT_CNXN_SOCKET,
             "org.apache.zookeeper.ClientCnxnSocketNetty");
@@ -96,7 +110,7 @@ public class TlsCheck {
             check(back.equals("over tls"), "read back " + back);
         }
         // what TLS wrote, plaintext reads: one tree behind both ports
-        try (ZooKeeper plain = connect(plainAddress, null, 15_000)) {
+        try (ZooKeeper plain = connect(plainAddress, saslConfig(null), 15_000)) {
             check(plain != null, "no plaintext session");
             check(plain.exists("/tls", false) != null, "/tls not seen on the plain port");
         }
@@ -114,7 +128,7 @@ public class TlsCheck {
     static void x509Acl() throws Exception {
         try (ZooKeeper owner = mustConnect("java.p12");
              ZooKeeper other = mustConnect("other.p12");
-             ZooKeeper plain = connect(plainAddress, null, 15_000)) {
+             ZooKeeper plain = connect(plainAddress, saslConfig(null), 15_000)) {
             // a mutable list: the client's validateACL asks contains(null)
             List<ACL> acl = new ArrayList<>(List.of(new ACL(ZooDefs.Perms.ALL, new Id("x509", JAVA_DN))));
             owner.create("/x509-only", "mine".getBytes(StandardCharsets.UTF_8), acl, CreateMode.PERSISTENT);
@@ -149,7 +163,7 @@ public class TlsCheck {
             zk.close();
             throw new Fail("a TLS client without a certificate got a session (ssl.clientAuth=need)");
         }
-        ZooKeeper plainOnTls = connect(secureAddress, null, 5_000);
+        ZooKeeper plainOnTls = connect(secureAddress, saslConfig(null), 5_000);
         if (plainOnTls != null) {
             plainOnTls.close();
             throw new Fail("a plaintext client got a session on the TLS port");
@@ -172,6 +186,87 @@ public class TlsCheck {
         }
     }
 
+    /** A session that waits until SASL has completed (SaslAuthenticated) or failed. */
+    static ZooKeeper saslConnect(String address, ZKClientConfig config) throws Exception {
+        CountDownLatch done = new CountDownLatch(1);
+        List<Watcher.Event.KeeperState> states = new ArrayList<>();
+        ZooKeeper zk = new ZooKeeper(address, 10_000, e -> {
+            synchronized (states) { states.add(e.getState()); }
+            if (e.getState() == Watcher.Event.KeeperState.SaslAuthenticated
+                || e.getState() == Watcher.Event.KeeperState.AuthFailed) done.countDown();
+        }, config);
+        check(done.await(15, TimeUnit.SECONDS), "no SASL outcome in 15 s, states " + states);
+        synchronized (states) {
+            if (states.contains(Watcher.Event.KeeperState.AuthFailed)) {
+                zk.close();
+                return null;
+            }
+        }
+        return zk;
+    }
+
+    static void saslWhoami() throws Exception {
+        ZooKeeper zk = saslConnect(plainAddress, saslConfig("ClientBob"));
+        check(zk != null, "bob's SASL authentication failed");
+        try {
+            List<String> ids = whoami(zk);
+            System.out.println("  whoami " + ids);
+            check(ids.contains("sasl:bob"), "whoami " + ids);
+        } finally {
+            zk.close();
+        }
+    }
+
+    static void saslAcl() throws Exception {
+        ZooKeeper bob = saslConnect(plainAddress, saslConfig("ClientBob"));
+        ZooKeeper admin = saslConnect(plainAddress, saslConfig("ClientAdmin"));
+        ZooKeeper plain = connect(plainAddress, saslConfig(null), 15_000);
+        check(bob != null && admin != null && plain != null, "sessions");
+        try {
+            List<ACL> acl = new ArrayList<>(List.of(new ACL(ZooDefs.Perms.ALL, new Id("sasl", "bob"))));
+            bob.create("/sasl-only", "bob's".getBytes(StandardCharsets.UTF_8), acl, CreateMode.PERSISTENT);
+            check(new String(bob.getData("/sasl-only", false, null), StandardCharsets.UTF_8).equals("bob's"),
+                "bob cannot read his node");
+            check(admin.getData("/sasl-only", false, null) != null, "the SASL super user cannot read");
+            try {
+                plain.getData("/sasl-only", false, null);
+                throw new Fail("a session without SASL read a sasl:bob node");
+            } catch (KeeperException.NoAuthException expected) {
+                // as it should
+            }
+            check(whoami(admin).contains("super:"), "admin whoami " + whoami(admin));
+        } finally {
+            bob.close();
+            admin.close();
+            plain.close();
+        }
+    }
+
+    static void saslWrongPassword() throws Exception {
+        ZooKeeper zk = saslConnect(plainAddress, saslConfig("ClientWrong"));
+        if (zk != null) {
+            zk.close();
+            throw new Fail("a wrong password authenticated");
+        }
+    }
+
+    /** One session over TLS with a client certificate that also authenticates with SASL. */
+    static void tlsAndSasl() throws Exception {
+        ZKClientConfig c = tlsConfig("java.p12");
+        c.setProperty(ZKClientConfig.ENABLE_CLIENT_SASL_KEY, "true");
+        c.setProperty(ZKClientConfig.LOGIN_CONTEXT_NAME_KEY, "ClientBob");
+        c.setProperty("zookeeper.fips-mode", "false");
+        ZooKeeper zk = saslConnect(secureAddress, c);
+        check(zk != null, "SASL over TLS failed");
+        try {
+            List<String> ids = whoami(zk);
+            System.out.println("  whoami " + ids);
+            check(ids.contains("sasl:bob") && ids.contains("x509:" + JAVA_DN), "whoami " + ids);
+        } finally {
+            zk.close();
+        }
+    }
+
     /** zkCli (ZooKeeperMain) with the TLS client settings as JVM flags, as operators run it. */
     static void zkCliWhoami() throws Exception {
         List<String> cmd = new ArrayList<>(List.of(
@@ -190,11 +285,12 @@ public class TlsCheck {
         check(out.contains("x509: " + JAVA_DN), "zkCli whoami printed: " + out);
     }
 
-    /** kazoo with use_ssl=True and PEM files (tls/kazoo_tls.py prints its own verdicts). */
+    /** kazoo with use_ssl=True and PEM files, and with sasl_options (security/kazoo_security.py prints its own verdicts). */
     static void kazoo() throws Exception {
         String out = runChild(List.of(python, kazooScript, secureAddress, pki), 90);
         System.out.println("  kazoo: " + out.replace('\n', '|'));
-        check(out.contains("kazoo ok") && !out.contains("FAILED"), "kazoo printed: " + out);
+        check(out.contains("kazoo ok") && out.lines().noneMatch(l -> l.startsWith("FAILED ")),
+            "kazoo printed: " + out);
     }
 
     static String runChild(List<String> cmd, int seconds) throws Exception {
@@ -238,7 +334,7 @@ public class TlsCheck {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 6) {
-            System.err.println("usage: TlsCheck HOST:PORT SECURE_PORT PKI_DIR PASSWORD PYTHON KAZOO_SCRIPT");
+            System.err.println("usage: SecurityCheck HOST:PORT SECURE_PORT PKI_DIR PASSWORD PYTHON KAZOO_SCRIPT");
             System.exit(2);
         }
         plainAddress = args[0];
@@ -257,13 +353,17 @@ public class TlsCheck {
         watchdog.setDaemon(true);
         watchdog.start();
 
-        run("read-write-over-tls", TlsCheck::readWriteOverTls);
-        run("whoami-x509-subject", TlsCheck::whoamiIsTheSubject);
-        run("x509-acl", TlsCheck::x509Acl);
-        run("no-certificate-refused", TlsCheck::noCertificateRefused);
-        run("watch-over-tls", TlsCheck::watchOverTls);
-        run("zkcli-whoami", TlsCheck::zkCliWhoami);
-        run("kazoo-use-ssl", TlsCheck::kazoo);
+        run("read-write-over-tls", SecurityCheck::readWriteOverTls);
+        run("whoami-x509-subject", SecurityCheck::whoamiIsTheSubject);
+        run("x509-acl", SecurityCheck::x509Acl);
+        run("no-certificate-refused", SecurityCheck::noCertificateRefused);
+        run("watch-over-tls", SecurityCheck::watchOverTls);
+        run("sasl-digest-whoami", SecurityCheck::saslWhoami);
+        run("sasl-acl-superuser", SecurityCheck::saslAcl);
+        run("sasl-wrong-password", SecurityCheck::saslWrongPassword);
+        run("tls-and-sasl", SecurityCheck::tlsAndSasl);
+        run("zkcli-whoami", SecurityCheck::zkCliWhoami);
+        run("kazoo-tls-and-sasl", SecurityCheck::kazoo);
         System.out.println(passed + " passed, " + failed + " failed");
         System.out.flush();
         System.exit(failed == 0 ? 0 : 1);

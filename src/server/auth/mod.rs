@@ -1,8 +1,13 @@
-//! Authentication schemes a client can add with an auth packet.
+//! Authentication: the schemes a client can add with an auth packet, and SASL.
 //!
 //! Ids are what ACLs are checked against: every connection holds `ip:<address>` from
 //! the start; `digest` adds `digest:<user>:<base64 sha1(user:password)>`, and when that
 //! digest equals the configured super digest, also `super:` which passes every ACL.
+//! A TLS client certificate adds `x509:<subject>` (`net::tls`); a SASL exchange
+//! (`sasl`, DIGEST-MD5 in `digest_md5`) adds `sasl:<user>`.
+
+pub mod digest_md5;
+pub mod sasl;
 
 use base64::Engine;
 use sha1::{Digest, Sha1};
