@@ -19,3 +19,4 @@ pub mod net;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod tls;

@@ -33,7 +33,7 @@ mod linearizability;
 #[path = "support/proxy.rs"]
 mod proxy;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -114,20 +114,6 @@ async fn connect(addrs: &str) -> zk::Client {
 async fn synced_get(c: &zk::Client, path: &str) -> Result<(Vec<u8>, zk::Stat), zk::Error> {
     bounded(OP_TIMEOUT, c.sync(path)).await?;
     bounded(OP_TIMEOUT, c.get_data(path)).await
-}
-
-/// Member i's `lgif` (ClickHouse Keeper's log info) as key -> value.
-fn lgif(cluster: &Cluster, i: usize) -> BTreeMap<String, i64> {
-    four_letter_at(cluster.client_port(i), "lgif")
-        .map(|s| {
-            s.lines()
-                .filter_map(|l| {
-                    let (k, v) = l.split_once('\t')?;
-                    Some((k.trim().to_string(), v.trim().parse().ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Every path of `acked` is in `tree` with its path as data.
@@ -774,7 +760,7 @@ async fn killed_follower_catches_up_by_snapshot_install() {
     let c = connect(&cluster.client_addr(other)).await;
     c.create("/before", b"x", &open_acl()).await.unwrap();
     blocking(|| cluster.wait_converged(&[0, 1, 2], PROGRESS));
-    let had = lgif(&cluster, follower);
+    let had = cluster.lgif(follower);
     let had_last = had["last_log_idx"];
     blocking(|| cluster.kill9(follower));
 
@@ -801,7 +787,7 @@ async fn killed_follower_catches_up_by_snapshot_install() {
     let mut first_idx = 0;
     let purged = blocking(|| {
         poll(PROGRESS, || {
-            let l = lgif(&cluster, leader);
+            let l = cluster.lgif(leader);
             first_idx = l.get("first_log_idx").copied().unwrap_or(0);
             first_idx > had_last + 1
         })
@@ -810,7 +796,7 @@ async fn killed_follower_catches_up_by_snapshot_install() {
         purged,
         "the leader's log should start after the follower's last entry {had_last} (snapCount=50, \
          {n} writes), but starts at {first_idx}: lgif {:?}",
-        lgif(&cluster, leader)
+        cluster.lgif(leader)
     );
 
     blocking(|| cluster.restart(follower));
@@ -818,7 +804,7 @@ async fn killed_follower_catches_up_by_snapshot_install() {
     assert_eq!(tree.len(), n + 2, "/before, /bulk and its children");
     assert_eq!(tree["/before"], (b"v19".to_vec(), 20));
     assert_all_present(&tree, &paths, "every member");
-    let now = lgif(&cluster, follower);
+    let now = cluster.lgif(follower);
     eprintln!("follower lgif before: {had:?}\nfollower lgif after: {now:?}");
     assert!(
         now["last_snapshot_idx"] > had_last && now["first_log_idx"] > had_last + 1,

@@ -58,34 +58,108 @@ impl StoreConfig {
     }
 }
 
-/// `ssl.*` keys for the client port.
+/// A value with its spaces trimmed; none when empty.
+fn text_value(value: &str) -> Option<String> {
+    Some(value.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// A comma-separated list, items trimmed, empty ones dropped.
+fn list_value(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The keys of one TLS port: `ssl.*` for the client port, `ssl.quorum.*` for the peer
+/// port (ZooKeeper's `ClientX509Util` and `QuorumX509Util` read the same names under
+/// the two prefixes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SslConfig {
+    /// `ssl.` or `ssl.quorum.`: how the keys are named, for messages.
+    pub prefix: &'static str,
     pub key_store: StoreConfig,
     pub trust_store: StoreConfig,
     pub client_auth: ClientAuth,
-    /// `ssl.protocol` (default TLSv1.3, which also enables TLSv1.2, as the JDK does).
+    /// `protocol` (default TLSv1.3, which also enables TLSv1.2, as the JDK does).
     pub protocol: String,
-    /// `ssl.enabledProtocols`: the exact list, when set.
+    /// `enabledProtocols`: the exact list, when set.
     pub enabled_protocols: Option<Vec<String>>,
-    /// `ssl.ciphersuites`: Java (IANA) suite names, when set.
+    /// `ciphersuites`: Java (IANA) suite names, when set.
     pub cipher_suites: Option<Vec<String>>,
+    /// `hostnameVerification` (default true): a client checks the server's certificate
+    /// against the host it connects to (the peer port; client-port clients do their own).
+    pub hostname_verification: bool,
     /// `ssl.authProvider`: the scheme whose provider turns a client certificate into an
     /// identity (default `x509`).
     pub auth_provider: String,
 }
 
-impl Default for SslConfig {
-    fn default() -> Self {
+impl SslConfig {
+    pub fn new(prefix: &'static str) -> SslConfig {
         SslConfig {
+            prefix,
             key_store: StoreConfig::default(),
             trust_store: StoreConfig::default(),
             client_auth: ClientAuth::Need,
             protocol: "TLSv1.3".to_string(),
             enabled_protocols: None,
             cipher_suites: None,
+            hostname_verification: true,
             auth_provider: "x509".to_string(),
         }
+    }
+
+    /// Take `name` (the key without the prefix) if it is one of ours.
+    fn set(&mut self, name: &str, value: &str) -> Option<Result<(), ConfigError>> {
+        let text = || text_value(value);
+        let list = || Some(list_value(value));
+        let (store, field) = match name.split_once('.') {
+            Some(("keyStore", field)) => (Some(&mut self.key_store), field),
+            Some(("trustStore", field)) => (Some(&mut self.trust_store), field),
+            _ => (None, name),
+        };
+        if let Some(store) = store {
+            match field {
+                "location" => store.location = text().map(PathBuf::from),
+                "password" => store.password = Some(value.to_string()),
+                "passwordPath" => store.password_path = text().map(PathBuf::from),
+                "type" => store.store_type = text(),
+                _ => return None,
+            }
+            return Some(Ok(()));
+        }
+        match field {
+            "clientAuth" => match value.trim().to_ascii_lowercase().as_str() {
+                "" | "need" => self.client_auth = ClientAuth::Need,
+                "want" => self.client_auth = ClientAuth::Want,
+                "none" => self.client_auth = ClientAuth::None,
+                _ => {
+                    return Some(Err(ConfigError(format!(
+                        "invalid value for {}clientAuth: {value:?} (expected none, want or need)",
+                        self.prefix
+                    ))))
+                }
+            },
+            "protocol" => self.protocol = text().unwrap_or_else(|| "TLSv1.3".into()),
+            "enabledProtocols" => self.enabled_protocols = list(),
+            "ciphersuites" => self.cipher_suites = list(),
+            "hostnameVerification" => {
+                self.hostname_verification = !value.trim().eq_ignore_ascii_case("false")
+            }
+            "authProvider" if self.prefix == "ssl." => {
+                self.auth_provider = text().unwrap_or_else(|| "x509".into())
+            }
+            _ => return None,
+        }
+        Some(Ok(()))
+    }
+}
+
+impl Default for SslConfig {
+    fn default() -> Self {
+        SslConfig::new("ssl.")
     }
 }
 
@@ -179,7 +253,7 @@ impl SaslConfig {
 }
 
 /// Everything security-related from `zoo.cfg`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityConfig {
     /// `secureClientPort`: a TLS-only client port.
     pub secure_client_port: Option<u16>,
@@ -196,25 +270,60 @@ pub struct SecurityConfig {
     /// `X509AuthenticationProvider.superUser`: this certificate subject is also `super`.
     pub x509_super_user: Option<String>,
     pub sasl: SaslConfig,
+    /// `sslQuorum`: members talk TLS with each other, each presenting its
+    /// `ssl.quorum.keyStore` certificate and trusting only `ssl.quorum.trustStore`.
+    pub ssl_quorum: bool,
+    /// `portUnification`: the peer port takes TLS and plaintext members alike (for a
+    /// rolling switch of an ensemble to `sslQuorum`).
+    pub quorum_port_unification: bool,
+    /// `ssl.quorum.*`.
+    pub quorum_ssl: SslConfig,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            secure_client_port: None,
+            secure_client_port_address: None,
+            port_unification: false,
+            cert_reload: false,
+            ssl: SslConfig::new("ssl."),
+            auth_providers: Vec::new(),
+            x509_super_user: None,
+            sasl: SaslConfig::default(),
+            ssl_quorum: false,
+            quorum_port_unification: false,
+            quorum_ssl: SslConfig::new("ssl.quorum."),
+        }
+    }
 }
 
 impl SecurityConfig {
     /// Take `key` if it is a security key: `None` when it is not one of ours.
     pub fn set(&mut self, key: &str, value: &str) -> Option<Result<(), ConfigError>> {
         let bad = |what: &str| ConfigError(format!("invalid value for {key}: {value:?} ({what})"));
-        let text = || Some(value.trim().to_string()).filter(|v| !v.is_empty());
-        let list = || {
-            Some(
-                value
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let text = || text_value(value);
+        let list = || Some(list_value(value));
         // Java's Boolean.getBoolean: "true" in any case is true, anything else false.
         let flag = || value.trim().eq_ignore_ascii_case("true");
+        if let Some(name) = key.strip_prefix("ssl.quorum.") {
+            return self.quorum_ssl.set(name, value);
+        }
+        if let Some(result) = key
+            .strip_prefix("ssl.")
+            .and_then(|n| self.ssl.set(n, value))
+        {
+            return Some(result);
+        }
         let result = match key {
+            "sslQuorum" => {
+                self.ssl_quorum = flag();
+                Ok(())
+            }
+            "portUnification" => {
+                self.quorum_port_unification = flag();
+                Ok(())
+            }
             "secureClientPort" => match value.trim().parse::<u16>() {
                 Ok(port) => {
                     self.secure_client_port = Some(port);
@@ -235,69 +344,6 @@ impl SecurityConfig {
             }
             "client.certReload" => {
                 self.cert_reload = flag();
-                Ok(())
-            }
-            "ssl.keyStore.location" => {
-                self.ssl.key_store.location = text().map(PathBuf::from);
-                Ok(())
-            }
-            "ssl.keyStore.password" => {
-                self.ssl.key_store.password = Some(value.to_string());
-                Ok(())
-            }
-            "ssl.keyStore.passwordPath" => {
-                self.ssl.key_store.password_path = text().map(PathBuf::from);
-                Ok(())
-            }
-            "ssl.keyStore.type" => {
-                self.ssl.key_store.store_type = text();
-                Ok(())
-            }
-            "ssl.trustStore.location" => {
-                self.ssl.trust_store.location = text().map(PathBuf::from);
-                Ok(())
-            }
-            "ssl.trustStore.password" => {
-                self.ssl.trust_store.password = Some(value.to_string());
-                Ok(())
-            }
-            "ssl.trustStore.passwordPath" => {
-                self.ssl.trust_store.password_path = text().map(PathBuf::from);
-                Ok(())
-            }
-            "ssl.trustStore.type" => {
-                self.ssl.trust_store.store_type = text();
-                Ok(())
-            }
-            "ssl.clientAuth" => match value.trim().to_ascii_lowercase().as_str() {
-                "" | "need" => {
-                    self.ssl.client_auth = ClientAuth::Need;
-                    Ok(())
-                }
-                "want" => {
-                    self.ssl.client_auth = ClientAuth::Want;
-                    Ok(())
-                }
-                "none" => {
-                    self.ssl.client_auth = ClientAuth::None;
-                    Ok(())
-                }
-                _ => Err(bad("expected none, want or need")),
-            },
-            "ssl.protocol" => {
-                self.ssl.protocol = text().unwrap_or_else(|| "TLSv1.3".into());
-                Ok(())
-            }
-            "ssl.enabledProtocols" => {
-                self.ssl.enabled_protocols = list();
-                Ok(())
-            }
-            "ssl.ciphersuites" => {
-                self.ssl.cipher_suites = list();
-                Ok(())
-            }
-            "ssl.authProvider" => {
-                self.ssl.auth_provider = text().unwrap_or_else(|| "x509".into());
                 Ok(())
             }
             "java.security.auth.login.config" => {

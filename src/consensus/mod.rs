@@ -29,6 +29,7 @@ pub mod peer;
 pub mod recover;
 pub mod snapshot;
 pub mod state_machine;
+pub mod transport;
 
 use std::collections::BTreeMap;
 use std::io;

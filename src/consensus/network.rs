@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 
 use super::peer::{PeerClient, Request, Response};
 use super::snapshot::SnapshotData;
+use super::transport::PeerTransport;
 use super::{TypeConfig, Vote};
 
 type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
@@ -31,16 +32,24 @@ const MIN_RPC_TIMEOUT: Duration = Duration::from_millis(1000);
 pub struct Peers {
     me: u64,
     configured: BTreeMap<u64, String>,
+    transport: PeerTransport,
     clients: Mutex<HashMap<u64, Arc<PeerClient>>>,
 }
 
 impl Peers {
-    pub fn new(me: u64, configured: BTreeMap<u64, String>) -> Peers {
+    pub fn new(me: u64, configured: BTreeMap<u64, String>, transport: PeerTransport) -> Peers {
         Peers {
             me,
             configured,
+            transport,
             clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How this member connects to the others (plain or `sslQuorum` TLS); the peer
+    /// server accepts with the same settings.
+    pub fn transport(&self) -> &PeerTransport {
+        &self.transport
     }
 
     /// The link to `id`, as it is: the hot path of every forwarded write, so no address
@@ -67,11 +76,15 @@ impl Peers {
 
     fn link_to(&self, id: u64, addr: String) -> Arc<PeerClient> {
         let mut clients = self.clients.lock();
-        let client = clients
-            .entry(id)
-            .or_insert_with(|| Arc::new(PeerClient::new(self.me, addr.clone())));
+        let client = clients.entry(id).or_insert_with(|| {
+            Arc::new(PeerClient::new(
+                self.me,
+                addr.clone(),
+                self.transport.clone(),
+            ))
+        });
         if client.addr() != addr {
-            *client = Arc::new(PeerClient::new(self.me, addr));
+            *client = Arc::new(PeerClient::new(self.me, addr, self.transport.clone()));
         }
         client.clone()
     }

@@ -1,7 +1,8 @@
 //! The peer transport: zkd's own framed protocol on the `server.N` peer port.
 //!
-//! Members talk over plain TCP with length-prefixed postcard frames. A connection opens
-//! with a [`Hello`] that says what it carries:
+//! Members talk over TCP, or TLS with `sslQuorum` ([`super::transport`]), with
+//! length-prefixed postcard frames. A connection opens with a [`Hello`] that says what
+//! it carries:
 //!
 //! * `Rpc`: multiplexed request/response. Each request carries an id and the caller
 //!   may have many in flight on one connection, so a follower forwarding hundreds of
@@ -29,10 +30,11 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, V
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use super::transport::{PeerStream, PeerTransport};
 use super::{decode, encode, Proposal, Raft, TypeConfig, Vote};
 use crate::storage::io_err;
 
@@ -158,14 +160,14 @@ fn codec() -> LengthDelimitedCodec {
 }
 
 async fn send<T: Serialize>(
-    framed: &mut Framed<TcpStream, LengthDelimitedCodec>,
+    framed: &mut Framed<PeerStream, LengthDelimitedCodec>,
     value: &T,
 ) -> io::Result<()> {
     framed.send(Bytes::from(encode(value)?)).await
 }
 
 async fn recv<T: for<'a> Deserialize<'a>>(
-    framed: &mut Framed<TcpStream, LengthDelimitedCodec>,
+    framed: &mut Framed<PeerStream, LengthDelimitedCodec>,
 ) -> io::Result<T> {
     match framed.next().await {
         Some(frame) => decode(&frame?),
@@ -174,19 +176,6 @@ async fn recv<T: for<'a> Deserialize<'a>>(
             "peer closed the connection",
         )),
     }
-}
-
-async fn connect(addr: &str) -> io::Result<TcpStream> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("connect to {addr} timed out"),
-            )
-        })??;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
 }
 
 // ------------------------------------------------------------------------ client side
@@ -202,6 +191,7 @@ struct Connection {
 pub struct PeerClient {
     me: u64,
     addr: String,
+    transport: PeerTransport,
     state: tokio::sync::Mutex<LinkState>,
     next_id: AtomicU64,
 }
@@ -213,10 +203,11 @@ struct LinkState {
 }
 
 impl PeerClient {
-    pub fn new(me: u64, addr: String) -> PeerClient {
+    pub fn new(me: u64, addr: String, transport: PeerTransport) -> PeerClient {
         PeerClient {
             me,
             addr,
+            transport,
             state: tokio::sync::Mutex::new(LinkState::default()),
             next_id: AtomicU64::new(1),
         }
@@ -240,7 +231,7 @@ impl PeerClient {
                 format!("{} is unreachable (backing off)", self.addr),
             ));
         }
-        let stream = match connect(&self.addr).await {
+        let stream = match self.transport.connect(&self.addr, CONNECT_TIMEOUT).await {
             Ok(s) => s,
             Err(e) => {
                 state.failed_at = Some(Instant::now());
@@ -344,7 +335,8 @@ impl PeerClient {
         mut file: std::fs::File,
     ) -> io::Result<Vote> {
         use std::io::Read;
-        let mut framed = Framed::new(connect(&self.addr).await?, codec());
+        let stream = self.transport.connect(&self.addr, CONNECT_TIMEOUT).await?;
+        let mut framed = Framed::new(stream, codec());
         send(
             &mut framed,
             &Hello::Snapshot {
@@ -380,6 +372,8 @@ impl PeerClient {
 /// Accepts peer connections and answers them.
 pub struct PeerServer {
     pub raft: Raft,
+    /// Plain or TLS (`sslQuorum`), as members connect.
+    pub transport: PeerTransport,
     pub service: Arc<dyn PeerService>,
     /// Where incoming snapshots are spooled before they are installed.
     pub spool_dir: PathBuf,
@@ -434,10 +428,13 @@ impl PeerServer {
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
             let me = self.clone();
             tokio::spawn(async move {
-                match me.serve(stream).await {
+                let served = match me.transport.accept(stream).await {
+                    Ok(stream) => me.serve(stream).await,
+                    Err(e) => Err(e),
+                };
+                match served {
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                         tracing::debug!(%addr, "peer connection ended: {e}")
                     }
@@ -450,7 +447,7 @@ impl PeerServer {
         }
     }
 
-    async fn serve(self: Arc<Self>, stream: TcpStream) -> io::Result<()> {
+    async fn serve(self: Arc<Self>, stream: PeerStream) -> io::Result<()> {
         let mut framed = Framed::new(stream, codec());
         match recv::<Hello>(&mut framed).await? {
             Hello::Rpc { from } => self.serve_rpc(from, framed).await,
@@ -475,7 +472,7 @@ impl PeerServer {
     async fn serve_rpc(
         self: Arc<Self>,
         from: u64,
-        framed: Framed<TcpStream, LengthDelimitedCodec>,
+        framed: Framed<PeerStream, LengthDelimitedCodec>,
     ) -> io::Result<()> {
         let (mut sink, mut stream) = framed.split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
@@ -528,7 +525,7 @@ impl PeerServer {
 
     async fn receive_snapshot(
         &self,
-        framed: &mut Framed<TcpStream, LengthDelimitedCodec>,
+        framed: &mut Framed<PeerStream, LengthDelimitedCodec>,
         vote: Vote,
         meta: SnapshotMeta,
     ) -> io::Result<Vote> {

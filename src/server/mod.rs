@@ -160,6 +160,12 @@ impl Server {
         let storage = Storage::open(&config.data_dir)?;
         let tree = Arc::new(RwLock::new(DataTree::new(config.tree_config())));
         let started = Instant::now();
+        let transport = if config.is_ensemble() {
+            consensus::transport::PeerTransport::from_config(&config.security)
+                .map_err(|e| io::Error::other(format!("peer port TLS: {e}")))?
+        } else {
+            consensus::transport::PeerTransport::plain()
+        };
         let peers = Arc::new(consensus::network::Peers::new(
             config.server_id,
             config
@@ -167,6 +173,7 @@ impl Server {
                 .values()
                 .map(|m| (m.id, m.peer_addr()))
                 .collect(),
+            transport,
         ));
         let ensemble = config
             .is_ensemble()
@@ -311,6 +318,14 @@ impl Server {
             self.config.server_id,
             self.config.members.len()
         );
+        let transport = self.ensemble.as_ref().map(|e| e.peers.transport());
+        if transport.is_some_and(|t| !t.is_authenticated()) {
+            tracing::warn!(
+                "the peer port {bind} is unauthenticated: anyone who reaches it can join, read \
+                 the log or propose. Set sslQuorum=true with ssl.quorum.keyStore/trustStore \
+                 (docs/operations.md, Securing zkd), or keep it on a private network"
+            );
+        }
         Ok(listener)
     }
 
@@ -320,6 +335,9 @@ impl Server {
     fn start_member(self: &Arc<Self>, raft: Raft, listener: tokio::net::TcpListener) {
         let peer_server = Arc::new(consensus::peer::PeerServer {
             raft,
+            transport: (self.ensemble.as_ref())
+                .map(|e| e.peers.transport().clone())
+                .unwrap_or_default(),
             service: Arc::new(ensemble::PeerHandler(Arc::downgrade(self))),
             spool_dir: self.storage.dir.join("snapshots"),
         });

@@ -598,6 +598,20 @@ impl Cluster {
         })
     }
 
+    /// Member `i`'s `lgif` four-letter word (its log and snapshot indexes), by name.
+    pub fn lgif(&self, i: usize) -> BTreeMap<String, i64> {
+        four_letter_at(self.client_port(i), "lgif")
+            .map(|s| {
+                s.lines()
+                    .filter_map(|l| {
+                        let (k, v) = l.split_once('\t')?;
+                        Some((k.trim().to_string(), v.trim().parse().ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Wait until every member in `members` returns the same tree; returns it. Panics with
     /// the differences after `timeout`.
     pub fn wait_converged(&self, members: &[usize], timeout: Duration) -> Tree {

@@ -3,6 +3,7 @@
 //! Files are written as ZooKeeper's PEM key stores want them: a key store is one file
 //! with the certificate then the PKCS#8 private key; a trust store is the CA's
 //! certificate.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

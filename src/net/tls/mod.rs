@@ -11,7 +11,6 @@
 //! rustls (with its aws-lc-rs provider) speaks TLS 1.2 and 1.3 only; the older protocols a
 //! JDK can still be told to enable are reported and skipped.
 
-mod keystore;
 mod subject;
 
 use std::net::SocketAddr;
@@ -20,14 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::RwLock;
-use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::ServerConfig;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClientAuth, SecurityConfig, SslConfig};
+use crate::tls::{handshake_hint, server_config};
 use crate::txn::AuthId;
 
 pub use subject::subject_of;
@@ -79,7 +77,7 @@ impl TlsPort {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 crate::admin::metrics::UNSUCCESSFUL_HANDSHAKE.inc();
-                tracing::warn!(%peer, "TLS handshake failed: {e}{}; closing", hint(&e));
+                tracing::warn!(%peer, "TLS handshake failed: {e}{}; closing", handshake_hint(&e));
                 return None;
             }
             Err(_) => {
@@ -177,122 +175,4 @@ impl TlsPort {
             }
         });
     }
-}
-
-/// What an operator can do about a refusal that is zkd's and not the JDK's: rustls
-/// (webpki) takes only X.509 v3 certificates, where a JDK also takes v1 ones.
-fn hint(e: &std::io::Error) -> &'static str {
-    if e.to_string().contains("UnsupportedCertVersion") {
-        " (the client's certificate is X.509 v1, which zkd does not accept: reissue it as \
-         v3, e.g. `openssl x509 -req ... -extfile` with basicConstraints=CA:FALSE)"
-    } else {
-        ""
-    }
-}
-
-/// rustls settings from the `ssl.*` keys.
-fn server_config(ssl: &SslConfig) -> Result<Arc<ServerConfig>, String> {
-    let provider = Arc::new(provider(ssl)?);
-    let versions = protocol_versions(ssl)?;
-    let identity = keystore::load_identity(&ssl.key_store)?;
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("ssl.enabledProtocols / ssl.ciphersuites: {e}"))?;
-    let builder = if ssl.client_auth == ClientAuth::None {
-        builder.with_no_client_auth()
-    } else {
-        if ssl.trust_store.location.is_none() {
-            return Err(format!(
-                "ssl.trustStore.location is not set: with ssl.clientAuth={} zkd needs the \
-                 CA certificates that sign client certificates (set ssl.clientAuth=none to \
-                 take clients without certificates)",
-                if ssl.client_auth == ClientAuth::Need {
-                    "need (ZooKeeper's default)"
-                } else {
-                    "want"
-                }
-            ));
-        }
-        let mut roots = RootCertStore::empty();
-        for cert in keystore::load_trust(&ssl.trust_store)? {
-            roots
-                .add(cert)
-                .map_err(|e| format!("ssl.trustStore: unusable certificate: {e}"))?;
-        }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-        let verifier = if ssl.client_auth == ClientAuth::Want {
-            verifier.allow_unauthenticated()
-        } else {
-            verifier
-        };
-        builder.with_client_cert_verifier(
-            verifier
-                .build()
-                .map_err(|e| format!("ssl.trustStore: {e}"))?,
-        )
-    };
-    let config = builder
-        .with_single_cert(identity.chain, identity.key)
-        .map_err(|e| format!("ssl.keyStore: the key does not fit the certificate: {e}"))?;
-    Ok(Arc::new(config))
-}
-
-/// `ssl.protocol` / `ssl.enabledProtocols`, as the JDK reads them: TLSv1.3 enables 1.3
-/// and 1.2, TLSv1.2 only 1.2, an explicit list exactly its members.
-fn protocol_versions(ssl: &SslConfig) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
-    let names = match &ssl.enabled_protocols {
-        Some(list) => list.clone(),
-        None => match ssl.protocol.as_str() {
-            "TLSv1.3" | "TLS" => vec!["TLSv1.3".into(), "TLSv1.2".into()],
-            other => vec![other.to_string()],
-        },
-    };
-    let mut versions = Vec::new();
-    for name in &names {
-        match name.as_str() {
-            "TLSv1.3" => versions.push(&rustls::version::TLS13),
-            "TLSv1.2" => versions.push(&rustls::version::TLS12),
-            other => tracing::warn!(
-                "TLS protocol {other} is not offered (zkd speaks TLSv1.2 and TLSv1.3)"
-            ),
-        }
-    }
-    if versions.is_empty() {
-        return Err(format!(
-            "no usable TLS protocol in {names:?} (zkd speaks TLSv1.2 and TLSv1.3)"
-        ));
-    }
-    Ok(versions)
-}
-
-/// aws-lc-rs's suites, narrowed to `ssl.ciphersuites` when it is set. Java and rustls use
-/// the IANA names, except that rustls prefixes TLS 1.3 suites `TLS13_` where Java
-/// writes `TLS_`.
-fn provider(ssl: &SslConfig) -> Result<CryptoProvider, String> {
-    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    if let Some(wanted) = &ssl.cipher_suites {
-        let java_name = |suite: &rustls::SupportedCipherSuite| {
-            let name = suite.suite().as_str().unwrap_or("").to_string();
-            match name.strip_prefix("TLS13_") {
-                Some(rest) => format!("TLS_{rest}"),
-                None => name,
-            }
-        };
-        let unknown: Vec<&String> = wanted
-            .iter()
-            .filter(|w| !provider.cipher_suites.iter().any(|s| &java_name(s) == *w))
-            .collect();
-        if !unknown.is_empty() {
-            tracing::warn!("cipher suites not offered (zkd does not implement them): {unknown:?}");
-        }
-        provider
-            .cipher_suites
-            .retain(|s| wanted.contains(&java_name(s)));
-        if provider.cipher_suites.is_empty() {
-            return Err(format!(
-                "no usable cipher suite in ssl.ciphersuites {wanted:?}"
-            ));
-        }
-    }
-    Ok(provider)
 }

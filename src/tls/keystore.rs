@@ -44,17 +44,21 @@ fn sniff(bytes: &[u8]) -> Format {
     }
 }
 
-fn read(kind: &str, store: &StoreConfig) -> Result<(Vec<u8>, String, String), String> {
+fn read(
+    prefix: &str,
+    kind: &str,
+    store: &StoreConfig,
+) -> Result<(Vec<u8>, String, String), String> {
     let path = store
         .location
         .as_deref()
-        .ok_or_else(|| format!("ssl.{kind}.location is not set"))?;
+        .ok_or_else(|| format!("{prefix}{kind}.location is not set"))?;
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let password = store.password().map_err(|e| e.0)?;
     Ok((bytes, password, path.display().to_string()))
 }
 
-fn refuse_java_format(format: &Format, path: &str, kind: &str) -> Result<(), String> {
+fn refuse_java_format(format: &Format, path: &str, key: &str) -> Result<(), String> {
     let name = match format {
         Format::Jks => "a JKS",
         Format::Jceks => "a JCEKS",
@@ -68,18 +72,18 @@ fn refuse_java_format(format: &Format, path: &str, kind: &str) -> Result<(), Str
     };
     Err(format!(
         "{path} is {name} keystore, Java's own format, which zkd does not read. Convert it \
-         once to PKCS#12 (same passwords, same entries) and point ssl.{kind}.location at \
+         once to PKCS#12 (same passwords, same entries) and point {key}.location at \
          the new file: keytool -importkeystore -srckeystore {path} -destkeystore \
          {}.p12 -deststoretype PKCS12",
         Path::new(path).with_extension("").display()
     ))
 }
 
-/// `ssl.keyStore.*`: the certificate chain and key this server presents.
-pub fn load_identity(store: &StoreConfig) -> Result<Identity, String> {
-    let (bytes, password, path) = read("keyStore", store)?;
+/// `<prefix>keyStore.*`: the certificate chain and key this member presents.
+pub fn load_identity(store: &StoreConfig, prefix: &str) -> Result<Identity, String> {
+    let (bytes, password, path) = read(prefix, "keyStore", store)?;
     let format = sniff(&bytes);
-    refuse_java_format(&format, &path, "keyStore")?;
+    refuse_java_format(&format, &path, &format!("{prefix}keyStore"))?;
     if format == Format::Pem {
         let chain = CertificateDer::pem_slice_iter(&bytes)
             .collect::<Result<Vec<_>, _>>()
@@ -146,11 +150,14 @@ fn encrypted_pem_key(bytes: &[u8]) -> Option<Result<Vec<u8>, base64::DecodeError
     Some(base64::engine::general_purpose::STANDARD.decode(b64))
 }
 
-/// `ssl.trustStore.*`: the certificates a client's chain must lead to.
-pub fn load_trust(store: &StoreConfig) -> Result<Vec<CertificateDer<'static>>, String> {
-    let (bytes, password, path) = read("trustStore", store)?;
+/// `<prefix>trustStore.*`: the certificates a peer's chain must lead to.
+pub fn load_trust(
+    store: &StoreConfig,
+    prefix: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let (bytes, password, path) = read(prefix, "trustStore", store)?;
     let format = sniff(&bytes);
-    refuse_java_format(&format, &path, "trustStore")?;
+    refuse_java_format(&format, &path, &format!("{prefix}trustStore"))?;
     let certs: Vec<CertificateDer<'static>> = if format == Format::Pem {
         CertificateDer::pem_slice_iter(&bytes)
             .collect::<Result<Vec<_>, _>>()
@@ -202,7 +209,7 @@ mod tests {
             location: Some(path),
             ..StoreConfig::default()
         };
-        let e = load_identity(&store).err().unwrap();
+        let e = load_identity(&store, "ssl.").err().unwrap();
         assert!(
             e.contains("JKS") && e.contains("keytool -importkeystore"),
             "{e}"
