@@ -6,8 +6,10 @@
 #   benches/compare.sh --big       # also 1,000,000 znodes: RSS, restart, data dir (+ several minutes)
 #   benches/compare.sh --ensemble  # 3-node ensembles instead: workloads and leader failover,
 #                                  # about 2.5 minutes (benches/ensemble.sh)
+#   benches/compare.sh --tls       # set and get over TLS (secureClientPort) beside plaintext on
+#                                  # the same servers, about 2 minutes
 #
-# Options:  --big  --ensemble  --failovers N (--ensemble: leader kills per ensemble, default 3)
+# Options:  --big  --ensemble  --tls  --failovers N (--ensemble: leader kills per ensemble, default 3)
 #           --duration SECS (measured phase per workload, default 8)
 #           --warmup SECS (default 2)  --keep (keep the work dir)  --json FILE
 # Environment: ZK_PORT (27181), ZKD_PORT (27281), ZK_HEAP (2g, per JVM), WORK (mktemp -d),
@@ -24,6 +26,11 @@
 # (the order flips from one workload to the next), and every figure is printed
 # with the zkd/ZooKeeper ratio. The generator runs on the same 2 cores as the
 # server under test; the idle server is not loaded meanwhile.
+#
+# With --tls both servers also get a TLS-only port (secureClientPort = PORT+10) with an
+# openssl-made certificate and ssl.clientAuth=none; ZooKeeper runs its Netty connection
+# factory then (the only one that does TLS), for its plaintext port too. The generator
+# speaks TLS with rustls (--tls-ca), to both alike.
 set -u -o pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,11 +41,12 @@ source "$REPO/compat-tests/servers.sh"   # four_letter, port_open, _spawn, _laun
 ZK_LIB=$("$REPO/compat-tests/maven/fetch.sh" zookeeper-3.9.5) || exit 1
 ZK_CP="$ZK_LIB/*"
 
-BIG=0 ENSEMBLE=0 FAILOVERS=3 KEEP=0 DURATION=8 WARMUP=2 JSON_OUT=""
+BIG=0 ENSEMBLE=0 TLS=0 FAILOVERS=3 KEEP=0 DURATION=8 WARMUP=2 JSON_OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --big) BIG=1 ;;
         --ensemble) ENSEMBLE=1 ;;
+        --tls) TLS=1 ;;
         --failovers) FAILOVERS=$2; shift ;;
         --keep) KEEP=1 ;;
         --duration) DURATION=$2; shift ;;
@@ -49,8 +57,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ "$BIG" = 1 ] && [ "$ENSEMBLE" = 1 ]; then
-    echo "compare.sh: --big and --ensemble do not go together" >&2; exit 2
+if [ $((BIG + ENSEMBLE + TLS)) -gt 1 ]; then
+    echo "compare.sh: --big, --ensemble and --tls do not go together" >&2; exit 2
 fi
 
 ZK_PORT=${ZK_PORT:-27181}
@@ -273,19 +281,50 @@ fi
 
 ZKDIR="$WORK/zk" ZKDDIR="$WORK/zkd"
 
+# make_pki: a CA and a server certificate for 127.0.0.1 (one PEM file with its key)
+make_pki() {
+    local d="$WORK/pki"
+    mkdir -p "$d"
+    (
+        cd "$d" || exit 1
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+            -subj "/CN=compare CA" 2>/dev/null &&
+        openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+            -subj "/CN=localhost" 2>/dev/null &&
+        printf 'subjectAltName=IP:127.0.0.1\n' > server.ext &&
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.pem 2>/dev/null &&
+        cat server.pem server.key > keystore.pem
+    ) || { log "cannot make the TLS certificates"; exit 1; }
+}
+
 start_server() {   # zk|zkd
     local kind=$1 dir port
     if [ "$kind" = zk ]; then dir=$ZKDIR port=$ZK_PORT; else dir=$ZKDDIR port=$ZKD_PORT; fi
     _check_port "$port" || exit 1
     rm -rf "$dir"; mkdir -p "$dir/data"
     { base_cfg "$dir/data"; echo "clientPort=$port"; echo "clientPortAddress=127.0.0.1"; } > "$dir/zoo.cfg"
+    if [ "$TLS" = 1 ]; then
+        _check_port $((port + 10)) || exit 1
+        cat >> "$dir/zoo.cfg" <<EOF
+serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory
+secureClientPort=$((port + 10))
+secureClientPortAddress=127.0.0.1
+ssl.keyStore.location=$WORK/pki/keystore.pem
+ssl.clientAuth=none
+EOF
+    fi
     write_launch "$dir" "$kind" "$port" org.apache.zookeeper.server.ZooKeeperServerMain
     _launch "$dir" || { log "$kind failed to start"; exit 1; }
 }
 
 dir_of()  { if [ "$1" = zk ]; then echo "$ZKDIR"; else echo "$ZKDDIR"; fi; }
 port_of() { if [ "$1" = zk ]; then echo "$ZK_PORT"; else echo "$ZKD_PORT"; fi; }
-addr_of() { echo "127.0.0.1:$(port_of "$1")"; }
+# with OVER_TLS=1, the TLS port
+addr_of() {
+    if [ "${OVER_TLS:-0}" = 1 ]; then echo "127.0.0.1:$(( $(port_of "$1") + 10 ))"
+    else echo "127.0.0.1:$(port_of "$1")"; fi
+}
 rss_mb()  { rss_of_pid "$(cat "$(dir_of "$1")/pid")"; }
 pids_of() { cat "$(dir_of "$1")/pid"; }
 # disk blocks in use (ZooKeeper's preallocated 64 MB txn logs are sparse: count what is allocated)
@@ -294,8 +333,35 @@ nodes()   { four_letter "$(port_of "$1")" srvr | awk -F': ' '/Node count/ {print
 
 # ---- standalone run ----------------------------------------------------------------
 
+if [ "$TLS" = 1 ]; then make_pki; fi
 start_server zk
 start_server zkd
+
+if [ "$TLS" = 1 ]; then
+    # Plaintext and TLS on the same servers, each workload on both.
+    both zk-first  prewarm --sessions 16 --depth 8 --warmup 0s --duration 3s --keys 1000 mix
+    both zkd-first set     "${COMMON[@]}" --keys 10000 set
+    both zk-first  get     "${COMMON[@]}" --keys 10000 get
+    OVER_TLS=1
+    both zk-first  tlswarm --tls-ca "$WORK/pki/ca.pem" --sessions 16 --depth 8 --warmup 0s \
+        --duration 3s --keys 1000 mix
+    both zkd-first tls-set --tls-ca "$WORK/pki/ca.pem" "${COMMON[@]}" --keys 10000 set
+    both zk-first  tls-get --tls-ca "$WORK/pki/ca.pem" "${COMMON[@]}" --keys 10000 get
+    OVER_TLS=0
+    for w in set get; do
+        record_field "$w ops/s, plaintext (ZooKeeper on Netty)" "$w" 'round(r["ops_per_sec"])'
+        record_field "$w ops/s over TLS" "tls-$w" 'round(r["ops_per_sec"])'
+        record_field "$w server CPU us per op, plaintext" "$w" 'r["server_cpu_us_per_op"]'
+        record_field "$w server CPU us per op over TLS" "tls-$w" 'r["server_cpu_us_per_op"]'
+        record_field "$w p99 ms over TLS (saturated)" "tls-$w" 'r["latency"]["p99_ms"]'
+        record_field "$w generator cores busy over TLS" "tls-$w" 'r["generator_cores"]'
+    done
+    record "errors (all workloads)" "$(errors zk set get tls-set tls-get)" "$(errors zkd set get tls-set tls-get)"
+    echo "TLS: 16 sessions x depth 16, 100 B values; certificates by openssl (RSA 2048),
+rustls on both sides of zkd's connections, the JDK's TLS (Netty SslHandler) in ZooKeeper." >> "$NOTES"
+    report
+    exit 0
+fi
 
 # Unrecorded warm-up of both servers (JIT for the JVM, allocator and caches for both).
 both zk-first  prewarm --sessions 16 --depth 8 --warmup 0s --duration 3s --keys 1000 mix

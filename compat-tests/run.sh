@@ -107,15 +107,29 @@ halt_server "$RUN/zk"
 halt_server "$RUN/zkd"
 
 # ---------------------------------------------------------------- servers
+# Both servers take SASL DIGEST-MD5 with the JAAS users kazoo's own harness gives its
+# servers (its test_sasl.py logs in as jaasuser), passed as zkServer.sh users pass it.
+mkdir -p "$RUN"
+cat > "$RUN/kazoo-jaas.conf" <<'EOF'
+Server {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_super="super_secret"
+    user_jaasuser="jaas_password";
+};
+EOF
+export SERVER_JVMFLAGS="-Djava.security.auth.login.config=$RUN/kazoo-jaas.conf"
+SASL_CFG="authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 zk_up=0 zkd_up=0
 if [ $use_zk = 1 ]; then
-    if start_zk "$ZK_PORT" "$RUN/zk"; then zk_up=1; STARTED+=("$RUN/zk"); pass "start Apache ZooKeeper on $ZK_PORT"
+    if start_zk "$ZK_PORT" "$RUN/zk" "$SASL_CFG"; then zk_up=1; STARTED+=("$RUN/zk"); pass "start Apache ZooKeeper on $ZK_PORT"
     else fail "start Apache ZooKeeper on $ZK_PORT"; fi
 fi
 if [ $use_zkd = 1 ]; then
-    if start_zkd "$ZKD_PORT" "$RUN/zkd"; then zkd_up=1; STARTED+=("$RUN/zkd"); pass "start zkd on $ZKD_PORT"
+    if start_zkd "$ZKD_PORT" "$RUN/zkd" "$SASL_CFG"; then zkd_up=1; STARTED+=("$RUN/zkd"); pass "start zkd on $ZKD_PORT"
     else fail "start zkd on $ZKD_PORT"; fi
 fi
+
+unset SERVER_JVMFLAGS
 
 # show_diff A B OUT: unified diff of two transcripts, first 60 lines printed
 show_diff() {

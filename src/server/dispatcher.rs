@@ -55,6 +55,9 @@ pub struct Dispatcher {
     sasl: Option<SaslExchange>,
     /// The schemes a request needs an id of (`enforce.auth.schemes`), if enforced.
     enforced: Option<Vec<String>>,
+    /// A SASL packet came while SASL is not configured (logged once per connection: a
+    /// client then repeats its first token as fast as the answers come).
+    sasl_unconfigured: bool,
 }
 
 fn is_write(opcode: i32) -> bool {
@@ -87,6 +90,7 @@ impl Dispatcher {
             queue: VecDeque::new(),
             sasl: None,
             enforced,
+            sasl_unconfigured: false,
         }
     }
 
@@ -383,12 +387,15 @@ impl Dispatcher {
         };
         if !config.server_configured {
             // ZooKeeper without a JAAS Server section logs this and answers no token.
-            tracing::error!(
-                peer = %self.conn.peer,
-                "SASL packet from session 0x{session:x}, but SASL is not configured \
-                 (java.security.auth.login.config with a {} section)",
-                config.server_section
-            );
+            if !self.sasl_unconfigured {
+                self.sasl_unconfigured = true;
+                tracing::error!(
+                    peer = %self.conn.peer,
+                    "SASL packet from session 0x{session:x}, but SASL is not configured \
+                     (java.security.auth.login.config with a {} section)",
+                    config.server_section
+                );
+            }
             self.conn.reply(xid, 0, 0, response(None));
             return Flow::Continue;
         }

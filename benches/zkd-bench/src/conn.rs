@@ -1,18 +1,51 @@
 //! The ZooKeeper wire protocol as far as the generator needs it: length-prefixed
 //! frames, the session handshake, request encoding with the `jute` crate, and a
-//! small pipelined request helper used by setup and cleanup.
+//! small pipelined request helper used by setup and cleanup. Sessions run over plain
+//! TCP, or over TLS after [`use_tls`] (a server's `secureClientPort`).
 //!
 //! Everything that comes from the network is checked and turned into an
 //! [`Error`]; nothing here panics on a bad frame.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use jute::{op, ConnectRequest, ConnectResponse, Record, ReplyHeader, RequestHeader};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// The read half of a session's stream (TCP or TLS).
+pub type ReadHalf = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
+/// The write half of a session's stream.
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Set once from the command line: every session connects with TLS.
+static TLS: OnceLock<TlsConnector> = OnceLock::new();
+
+/// Connect every session with TLS, trusting the CA certificates in the PEM file `ca`
+/// (the server must not ask for a client certificate).
+pub fn use_tls(ca: &std::path::Path) -> Result<()> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)
+        .map_err(|e| Error(format!("{}: {e}", ca.display())))?
+    {
+        let cert = cert.map_err(|e| Error(format!("{}: {e}", ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| Error(format!("{}: {e}", ca.display())))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let _ = TLS.set(TlsConnector::from(Arc::new(config)));
+    Ok(())
+}
 
 /// Largest frame accepted from a server (ZooKeeper's own limit is about 1 MiB;
 /// a getChildren of a wide node may exceed it, so allow more).
@@ -68,7 +101,7 @@ pub fn encode_empty(out: &mut BytesMut, xid: i32, op_type: i32) {
 
 /// Reads one frame into `buf` (cleared first). `Ok(false)` on a clean EOF
 /// before the length prefix.
-pub async fn read_frame(rd: &mut BufReader<OwnedReadHalf>, buf: &mut Vec<u8>) -> Result<bool> {
+pub async fn read_frame(rd: &mut ReadHalf, buf: &mut Vec<u8>) -> Result<bool> {
     let mut len = [0u8; 4];
     match tokio::time::timeout(REPLY_TIMEOUT, rd.read_exact(&mut len)).await {
         Err(_) => return Err(Error(format!("no reply for {REPLY_TIMEOUT:?}"))),
@@ -99,8 +132,8 @@ pub fn split_reply(frame: &[u8]) -> Result<(ReplyHeader, &[u8])> {
 
 /// An established session, split for a writer task and a reader task.
 pub struct Session {
-    pub rd: BufReader<OwnedReadHalf>,
-    pub wr: OwnedWriteHalf,
+    pub rd: ReadHalf,
+    pub wr: WriteHalf,
 }
 
 /// Opens a TCP connection and performs the ZooKeeper handshake.
@@ -110,7 +143,26 @@ pub async fn connect(server: &str) -> Result<Session> {
         .map_err(|_| Error(format!("connect to {server}: timed out")))?
         .map_err(|e| Error(format!("connect to {server}: {e}")))?;
     stream.set_nodelay(true)?;
-    let (rd, mut wr) = stream.into_split();
+    let (rd, mut wr): (Box<dyn AsyncRead + Send + Unpin>, WriteHalf) = match TLS.get() {
+        None => {
+            let (rd, wr) = stream.into_split();
+            (Box::new(rd), Box::new(wr))
+        }
+        Some(connector) => {
+            let host = server
+                .rsplit_once(':')
+                .map_or(server, |(h, _)| h)
+                .to_string();
+            let name = rustls_pki_types::ServerName::try_from(host)
+                .map_err(|e| Error(format!("{server}: {e}")))?;
+            let tls = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| Error(format!("TLS handshake with {server}: {e}")))?;
+            let (rd, wr) = tokio::io::split(tls);
+            (Box::new(rd), Box::new(wr))
+        }
+    };
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let req = ConnectRequest {
         protocol_version: 0,
@@ -126,6 +178,7 @@ pub async fn connect(server: &str) -> Result<Session> {
     let len = (out.len() - 4) as i32;
     out[..4].copy_from_slice(&len.to_be_bytes());
     wr.write_all(&out).await?;
+    wr.flush().await?;
     let mut buf = Vec::new();
     if !read_frame(&mut rd, &mut buf).await? {
         return Err(Error(format!(
@@ -148,6 +201,7 @@ impl Session {
         let mut out = BytesMut::new();
         encode_empty(&mut out, xid, op::CLOSE_SESSION);
         self.wr.write_all(&out).await?;
+        self.wr.flush().await?;
         let mut buf = Vec::new();
         loop {
             if !read_frame(&mut self.rd, &mut buf).await? {
@@ -190,6 +244,8 @@ impl Session {
             }
             if !out.is_empty() {
                 self.wr.write_all(&out).await?;
+                // TLS holds written records until flushed (a no-op on TCP)
+                self.wr.flush().await?;
                 out.clear();
             }
             if !read_frame(&mut self.rd, &mut buf).await? {

@@ -1,6 +1,7 @@
 //! zkd-bench: a load generator for ZooKeeper-compatible servers.
 //!
-//! It speaks the client protocol over plain TCP (framing + the `jute` crate)
+//! It speaks the client protocol over plain TCP or TLS (`--tls-ca`; framing + the
+//! `jute` crate)
 //! and knows nothing of the server it talks to, so the same binary measures
 //! Apache ZooKeeper and zkd. Modes follow ClickHouse's keeper-bench and
 //! ZooKeeper's zk-latencies: `create`, `set`, `get`, `exists`, `list`,
@@ -105,6 +106,10 @@ struct Cli {
     /// Keep the nodes (the key space and created nodes) after the run.
     #[arg(long)]
     no_cleanup: bool,
+    /// Connect over TLS, trusting the CA certificates in this PEM file (the server's
+    /// secureClientPort, with ssl.clientAuth=none).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -691,6 +696,9 @@ async fn bench(cli: &Cli) -> Result<report::Report> {
 
 async fn run(mut cli: Cli) -> Result<()> {
     cli.servers = parse_servers(&cli.server)?;
+    if let Some(ca) = &cli.tls_ca {
+        conn::use_tls(ca)?;
+    }
     match cli.mode {
         Mode::Probe => probe(&cli).await,
         Mode::WriteProbe => write_probe(&cli).await,

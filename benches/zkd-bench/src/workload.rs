@@ -288,6 +288,7 @@ pub async fn run_session(
                     if !ctl.admit(now) {
                         if !out.is_empty() {
                             let _ = wr.write_all(&out).await;
+                            let _ = wr.flush().await;
                         }
                         break 'outer;
                     }
@@ -341,7 +342,8 @@ pub async fn run_session(
                         Err(_) => break,
                     }
                 }
-                if wr.write_all(&out).await.is_err() {
+                // TLS holds written records until flushed (a no-op on TCP)
+                if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
                     break;
                 }
                 out.clear();
@@ -413,15 +415,7 @@ pub async fn run_session(
         .map_err(|e| Error(format!("session {sess}: writer task failed: {e}")))?;
     result?;
     st.live = std::mem::take(&mut nodes.lock().unwrap_or_else(|e| e.into_inner()).live);
-    let stream = rd
-        .into_inner()
-        .reunite(wr)
-        .map_err(|e| Error(e.to_string()))?;
-    let (rd, wr) = stream.into_split();
-    let session = Session {
-        rd: tokio::io::BufReader::new(rd),
-        wr,
-    };
+    let session = Session { rd, wr };
     session.close(i32::MAX).await?;
     Ok(st)
 }
