@@ -1,7 +1,8 @@
 //! TLS between ensemble members (`sslQuorum=true`, `ssl.quorum.*`): an ensemble whose
 //! members hold the cluster's certificates replicates, forwards writes, fails over and
 //! ships snapshots over TLS; anyone else on the peer port — plaintext, no certificate,
-//! another CA's certificate — is refused with a log line while the ensemble carries on.
+//! another CA's certificate, a certificate of the cluster's CA issued to something other
+//! than the connecting address — is refused with a log line while the ensemble carries on.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -199,7 +200,9 @@ async fn strangers_on_the_peer_port_are_refused() {
         );
     }
     let stranger = stranger_ca.client(&[(DnType::CommonName, "stranger".into())]);
-    let member_cert = ca.client(&[(DnType::CommonName, "member".into())]);
+    // signed by the cluster's CA, but issued to an application, not to this address
+    let client_cert = ca.client(&[(DnType::CommonName, "app".into())]);
+    let member_cert = ca.server();
     assert!(
         !tls_session_survives(port, poke_config(&ca, None)).await,
         "no certificate must be refused"
@@ -209,8 +212,12 @@ async fn strangers_on_the_peer_port_are_refused() {
         "another CA's certificate must be refused"
     );
     assert!(
+        !tls_session_survives(port, poke_config(&ca, Some(&client_cert))).await,
+        "a certificate of the cluster's CA not issued to the member's address must be refused"
+    );
+    assert!(
         tls_session_survives(port, poke_config(&ca, Some(&member_cert))).await,
-        "the check itself: a certificate of the cluster's CA gets through"
+        "the check itself: a member's certificate gets through"
     );
     let log = c.log(leader);
     assert!(log.contains("TLS handshake refused"), "{log}");

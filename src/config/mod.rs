@@ -349,8 +349,6 @@ impl Config {
             enforce_quota: self.enforce_quota,
             digest_enabled: self.digest_enabled,
             super_digest: self.super_digest.clone(),
-            x509_acls: self.security.x509_enabled(),
-            sasl_acls: self.security.sasl_enabled(),
         }
     }
 

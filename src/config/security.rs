@@ -91,6 +91,10 @@ pub struct SslConfig {
     /// `hostnameVerification` (default true): a client checks the server's certificate
     /// against the host it connects to (the peer port; client-port clients do their own).
     pub hostname_verification: bool,
+    /// `clientHostnameVerification` (default true, with `hostnameVerification`): the
+    /// accepting side of the peer port checks the connecting member's certificate
+    /// against the address it connects from, as ZooKeeper's quorum trust manager does.
+    pub client_hostname_verification: bool,
     /// `ssl.authProvider`: the scheme whose provider turns a client certificate into an
     /// identity (default `x509`).
     pub auth_provider: String,
@@ -107,6 +111,7 @@ impl SslConfig {
             enabled_protocols: None,
             cipher_suites: None,
             hostname_verification: true,
+            client_hostname_verification: true,
             auth_provider: "x509".to_string(),
         }
     }
@@ -147,6 +152,9 @@ impl SslConfig {
             "ciphersuites" => self.cipher_suites = list(),
             "hostnameVerification" => {
                 self.hostname_verification = !value.trim().eq_ignore_ascii_case("false")
+            }
+            "clientHostnameVerification" => {
+                self.client_hostname_verification = !value.trim().eq_ignore_ascii_case("false")
             }
             "authProvider" if self.prefix == "ssl." => {
                 self.auth_provider = text().unwrap_or_else(|| "x509".into())
@@ -466,18 +474,19 @@ impl SecurityConfig {
                 path.display()
             )));
         };
+        // ZooKeeper's SaslServerCallbackHandler takes the `user_<name>` options of every
+        // login module of the section, whatever its class.
         let mut users = BTreeMap::new();
         for module in modules {
-            if module.class == DIGEST_LOGIN_MODULE {
-                for (key, value) in &module.options {
-                    if let Some(user) = key.strip_prefix("user_") {
-                        users.insert(user.to_string(), value.clone());
-                    }
+            for (key, value) in &module.options {
+                if let Some(user) = key.strip_prefix("user_") {
+                    users.insert(user.to_string(), value.clone());
                 }
-            } else {
+            }
+            if module.class != DIGEST_LOGIN_MODULE {
                 tracing::warn!(
-                    "{}: login module {} in section {section} is not supported by zkd yet \
-                     (DIGEST-MD5's {DIGEST_LOGIN_MODULE} is); ignored",
+                    "{}: login module {} in section {section}: zkd serves DIGEST-MD5 with its \
+                     user_<name> options only (Kerberos is not supported yet)",
                     path.display(),
                     module.class
                 );

@@ -5,7 +5,10 @@
 //! `ssl.quorum.trustStore`: a machine without the cluster's certificates can neither
 //! join, nor read the log, nor propose. The connecting side also checks the other's
 //! certificate against the host of its `server.N` line (`ssl.quorum.hostnameVerification`,
-//! default true). `portUnification=true` makes the peer port take TLS and plaintext
+//! default true), and the accepting side checks the connecting member's certificate
+//! against the address it comes from (`ssl.quorum.clientHostnameVerification`, default
+//! true, as ZooKeeper's quorum trust manager does): a certificate of the same CA issued
+//! to something else — a client's — does not make a member. `portUnification=true` makes the peer port take TLS and plaintext
 //! members alike, told apart by the first byte, which is how ZooKeeper operators switch
 //! a running ensemble to TLS one member at a time. Without `sslQuorum` the peer port is
 //! unauthenticated, and the start says so.
@@ -40,6 +43,10 @@ pub struct PeerTransport {
     connect_tls: bool,
     /// Take plaintext connections (no `sslQuorum`, or `portUnification`).
     accept_plain: bool,
+    /// Check a connecting member's certificate against its address; the `server.N`
+    /// hosts a certificate's DNS names may stand for.
+    verify_peer_address: bool,
+    member_hosts: Vec<String>,
 }
 
 impl PeerTransport {
@@ -49,12 +56,18 @@ impl PeerTransport {
             tls: None,
             connect_tls: false,
             accept_plain: true,
+            verify_peer_address: false,
+            member_hosts: Vec::new(),
         }
     }
 
-    /// From `sslQuorum`, `portUnification` and `ssl.quorum.*`; an error names the key or
-    /// file at fault.
-    pub fn from_config(security: &SecurityConfig) -> Result<PeerTransport, String> {
+    /// From `sslQuorum`, `portUnification` and `ssl.quorum.*`, for an ensemble of
+    /// `member_hosts` (the hosts of the `server.N` lines); an error names the key or file
+    /// at fault.
+    pub fn from_config(
+        security: &SecurityConfig,
+        member_hosts: Vec<String>,
+    ) -> Result<PeerTransport, String> {
         let wants_tls = security.ssl_quorum || security.quorum_port_unification;
         if !wants_tls {
             return Ok(PeerTransport::plain());
@@ -68,6 +81,8 @@ impl PeerTransport {
             tls: Some((TlsConnector::from(client), TlsAcceptor::from(server))),
             connect_tls: security.ssl_quorum,
             accept_plain: !security.ssl_quorum || security.quorum_port_unification,
+            verify_peer_address: ssl.hostname_verification && ssl.client_hostname_verification,
+            member_hosts,
         })
     }
 
@@ -116,6 +131,7 @@ impl PeerTransport {
     /// Take an accepted connection through the TLS handshake where one is due.
     pub async fn accept(&self, stream: TcpStream) -> io::Result<PeerStream> {
         let _ = stream.set_nodelay(true);
+        let peer_ip = stream.peer_addr()?.ip();
         let Some((_, acceptor)) = &self.tls else {
             return Ok(Box::new(stream));
         };
@@ -150,7 +166,49 @@ impl PeerTransport {
                     ),
                 )
             })?;
+        if self.verify_peer_address {
+            let leaf = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|c| c.as_ref().to_vec())
+                .unwrap_or_default();
+            if !self.names_address(&leaf, peer_ip).await {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "TLS peer refused: its certificate is not issued to {peer_ip} nor to a \
+                         server.N host at that address (ssl.quorum.clientHostnameVerification)"
+                    ),
+                ));
+            }
+        }
         Ok(Box::new(tls))
+    }
+
+    /// Whether a certificate is issued to `ip`: as an IP name, or as a DNS name that is a
+    /// `server.N` host resolving to `ip`.
+    async fn names_address(&self, der: &[u8], ip: std::net::IpAddr) -> bool {
+        let (ips, hosts) = crate::tls::certificate_names(der);
+        if ips.contains(&ip) {
+            return true;
+        }
+        for host in hosts {
+            let Some(member) = self
+                .member_hosts
+                .iter()
+                .find(|m| m.eq_ignore_ascii_case(&host))
+            else {
+                continue;
+            };
+            if let Ok(addrs) = tokio::net::lookup_host((member.as_str(), 0)).await {
+                if addrs.into_iter().any(|a| a.ip() == ip) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 }
 

@@ -161,8 +161,11 @@ impl Server {
         let tree = Arc::new(RwLock::new(DataTree::new(config.tree_config())));
         let started = Instant::now();
         let transport = if config.is_ensemble() {
-            consensus::transport::PeerTransport::from_config(&config.security)
-                .map_err(|e| io::Error::other(format!("peer port TLS: {e}")))?
+            consensus::transport::PeerTransport::from_config(
+                &config.security,
+                config.members.values().map(|m| m.host.clone()).collect(),
+            )
+            .map_err(|e| io::Error::other(format!("peer port TLS: {e}")))?
         } else {
             consensus::transport::PeerTransport::plain()
         };

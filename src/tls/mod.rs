@@ -78,13 +78,18 @@ pub fn server_config(ssl: &SslConfig) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
-/// `protocol` / `enabledProtocols`, as the JDK reads them: TLSv1.3 enables 1.3
-/// and 1.2, TLSv1.2 only 1.2, an explicit list exactly its members.
+/// `protocol` / `enabledProtocols` as ZooKeeper 3.9.5 reads them: an explicit list is
+/// exactly its members; without one the client port (Netty) enables `protocol` alone
+/// (TLSv1.3 by default), while the peer port takes the JDK's defaults for it (TLSv1.3
+/// enables 1.3 and 1.2).
 fn protocol_versions(ssl: &SslConfig) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
     let names = match &ssl.enabled_protocols {
         Some(list) => list.clone(),
         None => match ssl.protocol.as_str() {
-            "TLSv1.3" | "TLS" => vec!["TLSv1.3".into(), "TLSv1.2".into()],
+            "TLSv1.3" | "TLS" if ssl.prefix != "ssl." => {
+                vec!["TLSv1.3".into(), "TLSv1.2".into()]
+            }
+            "TLS" => vec!["TLSv1.3".into()],
             other => vec![other.to_string()],
         },
     };
@@ -165,6 +170,40 @@ pub fn client_config(ssl: &SslConfig) -> Result<Arc<ClientConfig>, String> {
         .with_client_auth_cert(identity.chain, identity.key)
         .map_err(|e| key_mismatch(ssl, e))?;
     Ok(Arc::new(config))
+}
+
+/// The addresses and host names a certificate is issued to: its IP and DNS
+/// subjectAltNames, and its subject's common name. Empty for an unreadable certificate.
+pub fn certificate_names(der: &[u8]) -> (Vec<std::net::IpAddr>, Vec<String>) {
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return (Vec::new(), Vec::new());
+    };
+    let (mut ips, mut hosts) = (Vec::new(), Vec::new());
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(host) => hosts.push(host.to_string()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => ips.extend(<[u8; 4]>::try_from(*bytes).ok().map(std::net::IpAddr::from)),
+                    16 => ips.extend(
+                        <[u8; 16]>::try_from(*bytes)
+                            .ok()
+                            .map(std::net::IpAddr::from),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(cn) = cn.as_str() {
+            hosts.push(cn.to_string());
+        }
+    }
+    (ips, hosts)
 }
 
 fn unusable_suites(ssl: &SslConfig, e: rustls::Error) -> String {

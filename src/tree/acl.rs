@@ -19,7 +19,6 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use jute::{err, Acl, Field, Id};
 
-use super::TreeConfig;
 use crate::txn::AuthId;
 
 /// ZooKeeper's `checkACL`: `true` if the ACL is empty, the caller holds a `super` id, or
@@ -56,9 +55,15 @@ fn is_authenticated_scheme(scheme: &str) -> bool {
 /// ZooKeeper's `PrepRequestProcessor.fixupACL`: drop duplicates (first occurrence
 /// wins), reject an empty list, keep `world:anyone`, expand `auth` to the caller's
 /// authenticated ids (none -> error), and require every other id to be valid for a
-/// known provider (`digest`: `user:hash`; `ip`: address or CIDR; `x509`, when its
-/// provider is configured: a parseable X.500 name). Any failure is INVALID_ACL.
-pub fn fixup_acl(acl: &[Acl], ids: &[AuthId], config: &TreeConfig) -> Result<Vec<Acl>, i32> {
+/// known provider (`digest`: `user:hash`; `ip`: address or CIDR; `x509`: a parseable
+/// X.500 name; `sasl`: a Kerberos-style name). Any failure is INVALID_ACL.
+///
+/// One deliberate difference: ZooKeeper refuses `x509:`/`sasl:` ids when that provider is
+/// not configured on its leader. Here the check runs in the replicated state machine, on
+/// every member and again at every replay, so it must not depend on a member's own
+/// configuration (members may differ in `secureClientPort` during a rolling change):
+/// well-formed `x509:` and `sasl:` ids are always accepted.
+pub fn fixup_acl(acl: &[Acl], ids: &[AuthId]) -> Result<Vec<Acl>, i32> {
     let mut uniq: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !uniq.contains(&a) {
@@ -92,8 +97,8 @@ pub fn fixup_acl(acl: &[Acl], ids: &[AuthId], config: &TreeConfig) -> Result<Vec
             let valid = match id.scheme.as_str() {
                 "digest" => digest_valid(&id.id),
                 "ip" => ip_valid(&id.id),
-                "x509" if config.x509_acls => x500_name_valid(&id.id),
-                "sasl" if config.sasl_acls => kerberos_name_valid(&id.id),
+                "x509" => x500_name_valid(&id.id),
+                "sasl" => kerberos_name_valid(&id.id),
                 _ => false,
             };
             if !valid {
@@ -532,54 +537,48 @@ mod tests {
     #[test]
     fn fixup() {
         let caller = ids(&[("ip", "1.1.1.1"), ("digest", "bob:h"), ("super", "")]);
-        let cfg = TreeConfig::default();
         let open = acl(31, "world", "anyone");
         assert_eq!(
-            fixup_acl(&[open.clone(), open.clone()], &caller, &cfg),
+            fixup_acl(&[open.clone(), open.clone()], &caller),
             Ok(vec![open.clone()])
         );
-        assert_eq!(fixup_acl(&[], &caller, &cfg), Err(err::INVALID_ACL));
+        assert_eq!(fixup_acl(&[], &caller), Err(err::INVALID_ACL));
         // auth expands to the authenticated (non-ip, non-super) ids
         assert_eq!(
-            fixup_acl(&[acl(5, "auth", "")], &caller, &cfg),
+            fixup_acl(&[acl(5, "auth", "")], &caller),
             Ok(vec![acl(5, "digest", "bob:h")])
         );
         assert_eq!(
-            fixup_acl(&[acl(5, "auth", "")], &ids(&[("ip", "1.1.1.1")]), &cfg),
+            fixup_acl(&[acl(5, "auth", "")], &ids(&[("ip", "1.1.1.1")])),
             Err(err::INVALID_ACL)
         );
         assert_eq!(
-            fixup_acl(&[acl(5, "digest", "bob")], &caller, &cfg),
+            fixup_acl(&[acl(5, "digest", "bob")], &caller),
             Err(err::INVALID_ACL)
         );
         assert_eq!(
-            fixup_acl(&[acl(5, "digest", "a:b:c")], &caller, &cfg),
+            fixup_acl(&[acl(5, "digest", "a:b:c")], &caller),
             Err(err::INVALID_ACL)
         );
-        assert!(fixup_acl(&[acl(5, "digest", "a:b:")], &caller, &cfg).is_ok());
+        assert!(fixup_acl(&[acl(5, "digest", "a:b:")], &caller).is_ok());
         assert_eq!(
-            fixup_acl(&[acl(5, "ip", "nohost")], &caller, &cfg),
+            fixup_acl(&[acl(5, "ip", "nohost")], &caller),
             Err(err::INVALID_ACL)
         );
-        assert!(fixup_acl(&[acl(5, "ip", "10.0.0.0/8")], &caller, &cfg).is_ok());
+        assert!(fixup_acl(&[acl(5, "ip", "10.0.0.0/8")], &caller).is_ok());
         assert_eq!(
-            fixup_acl(&[acl(5, "sasl", "bob")], &caller, &cfg),
+            fixup_acl(&[acl(5, "world", "someone")], &caller),
+            Err(err::INVALID_ACL)
+        );
+        // x509 and sasl ids: any well-formed name, whatever this member's providers
+        assert!(fixup_acl(&[acl(5, "x509", "CN=client,O=zkd")], &caller).is_ok());
+        assert!(fixup_acl(&[acl(5, "sasl", "bob")], &caller).is_ok());
+        assert_eq!(
+            fixup_acl(&[acl(5, "x509", "client")], &caller),
             Err(err::INVALID_ACL)
         );
         assert_eq!(
-            fixup_acl(&[acl(5, "world", "someone")], &caller, &cfg),
-            Err(err::INVALID_ACL)
-        );
-        // x509 ids only once its provider is configured, and only well-formed names.
-        let x509 = [acl(5, "x509", "CN=client,O=zkd")];
-        assert_eq!(fixup_acl(&x509, &caller, &cfg), Err(err::INVALID_ACL));
-        let with_x509 = TreeConfig {
-            x509_acls: true,
-            ..TreeConfig::default()
-        };
-        assert!(fixup_acl(&x509, &caller, &with_x509).is_ok());
-        assert_eq!(
-            fixup_acl(&[acl(5, "x509", "client")], &caller, &with_x509),
+            fixup_acl(&[acl(5, "sasl", "a@b@c")], &caller),
             Err(err::INVALID_ACL)
         );
     }

@@ -231,7 +231,7 @@ impl DataTree {
             return Err(err::BAD_ARGUMENTS);
         }
         let (parent_path, _) = split(c.path).ok_or(err::BAD_ARGUMENTS)?;
-        let acl = fixup_acl(c.acl, &txn.auth, &self.config)?;
+        let acl = fixup_acl(c.acl, &txn.auth)?;
         let parent_id = self.lookup(parent_path).ok_or(err::NO_NODE)?;
         let parent = self.node(parent_id).ok_or(err::NO_NODE)?;
         if !check_perm(&parent.acl, &txn.auth, perms::CREATE) {
@@ -410,7 +410,7 @@ impl DataTree {
         if !validate_path(path) {
             return Err(err::BAD_ARGUMENTS);
         }
-        let acl = fixup_acl(acl, &txn.auth, &self.config)?;
+        let acl = fixup_acl(acl, &txn.auth)?;
         let id = self.lookup(path).ok_or(err::NO_NODE)?;
         let node = self.node(id).ok_or(err::NO_NODE)?;
         if !check_perm(&node.acl, &txn.auth, perms::ADMIN) {

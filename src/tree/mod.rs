@@ -67,11 +67,6 @@ pub struct TreeConfig {
     pub digest_enabled: bool,
     /// Unused by apply: the server turns a matching digest into a `super` auth id.
     pub super_digest: Option<String>,
-    /// `authProvider.N=...X509AuthenticationProvider`: `x509:<subject>` ids are valid in
-    /// the ACLs clients set (ZooKeeper refuses ids of an unregistered scheme).
-    pub x509_acls: bool,
-    /// `authProvider.N=...SASLAuthenticationProvider`: `sasl:<principal>` ids are valid.
-    pub sasl_acls: bool,
 }
 
 /// ZooKeeper's defaults: no TTL nodes, quotas not enforced, the digest kept.
@@ -82,8 +77,6 @@ impl Default for TreeConfig {
             enforce_quota: false,
             digest_enabled: true,
             super_digest: None,
-            x509_acls: false,
-            sasl_acls: false,
         }
     }
 }

@@ -26,6 +26,9 @@ enum State {
     Start,
     Challenged,
     Complete,
+    /// A response was wrong: one attempt per exchange, as the JDK allows (no guessing
+    /// passwords against one nonce on a connection kept by `allowSaslFailedClients`).
+    Failed,
 }
 
 /// One connection's DIGEST-MD5 exchange.
@@ -63,11 +66,13 @@ impl DigestMd5Server {
                 Ok((challenge.into_bytes(), None))
             }
             State::Challenged => {
+                self.state = State::Failed;
                 let (rspauth, user) = self.verify(token, users)?;
                 self.state = State::Complete;
                 Ok((format!("rspauth={rspauth}").into_bytes(), Some(user)))
             }
             State::Complete => Err("DIGEST-MD5 authentication already complete".into()),
+            State::Failed => Err("DIGEST-MD5 authentication already failed".into()),
         }
     }
 
@@ -270,6 +275,15 @@ mod tests {
         };
         let e = try_with(client_response("wrong", "n1", "c")).unwrap_err();
         assert!(e.contains("wrong password"), "{e}");
+        // one attempt per exchange: the right password after a wrong one is refused too
+        let mut server = DigestMd5Server::new("n1".into());
+        server.step(b"", &users).unwrap();
+        assert!(server
+            .step(client_response("wrong", "n1", "c").as_bytes(), &users)
+            .is_err());
+        assert!(server
+            .step(client_response("bobsecret", "n1", "c").as_bytes(), &users)
+            .is_err());
         let e = try_with(client_response("bobsecret", "n0", "c")).unwrap_err();
         assert!(e.contains("nonce"), "{e}");
         let e = try_with(client_response("bobsecret", "n1", "c").replace("bob\"", "eve\""))
