@@ -290,3 +290,38 @@ async fn hostile_sasl_packets_close_only_their_connection() {
     );
     assert_eq!(outcomes[0], outcomes[1], "zkd and ZooKeeper answer alike");
 }
+
+/// A SASL packet to a server without a JAAS `Server` section: ZooKeeper answers OK with
+/// no token (its SASL server is missing), and so does zkd, logging it once per
+/// connection however often the client repeats it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_without_a_jaas_section_answers_no_token() {
+    use common::{Enc, Raw};
+    const SASL: i32 = 102;
+    let mut answers = Vec::new();
+    for reference in [false, true] {
+        let server = TestServer::start_with(ServerOptions {
+            reference,
+            ..ServerOptions::default()
+        });
+        let (mut raw, _) = Raw::connect(server.port, 10_000).await;
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let xid = raw.send(SASL, &Enc::new().buffer(b"").bytes()).await;
+            let frame = raw.read_frame().await;
+            assert_eq!(frame.xid, xid, "{}", name(reference));
+            seen.push((frame.err, frame.body));
+        }
+        if !reference {
+            let log = server.log();
+            assert_eq!(log.matches("SASL is not configured").count(), 1, "{log}");
+        }
+        answers.push(seen);
+    }
+    assert_eq!(
+        answers[0][0],
+        (0, vec![0xff, 0xff, 0xff, 0xff]),
+        "OK, a null token"
+    );
+    assert_eq!(answers[0], answers[1], "zkd and ZooKeeper answer alike");
+}
