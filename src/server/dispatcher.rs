@@ -343,6 +343,17 @@ impl Dispatcher {
         let Some(schemes) = &self.enforced else {
             return true;
         };
+        // Checked per request when enforced: look without allocating; the scheme names
+        // are collected only for the refusal's log line.
+        if self
+            .conn
+            .auth
+            .read()
+            .iter()
+            .any(|i| schemes.contains(&i.scheme))
+        {
+            return true;
+        }
         let held: Vec<String> = self
             .conn
             .auth
@@ -350,9 +361,6 @@ impl Dispatcher {
             .iter()
             .map(|i| i.scheme.clone())
             .collect();
-        if held.iter().any(|s| schemes.contains(s)) {
-            return true;
-        }
         tracing::error!(
             peer = %self.conn.peer,
             "Client authentication scheme(s) {held:?} does not match with any of the expected \
