@@ -71,6 +71,16 @@ pub enum TxnKind {
     /// ensemble): `/zookeeper/config` becomes these `server.N=...` lines followed by
     /// `version=<this txn's zxid in hex>`, as ZooKeeper writes it.
     SetConfig { members: String },
+    /// `/commands/restore`: the tree and the session table become these, whole, at
+    /// this txn's zxid (every member replaces its tree at the same log index). `nodes`
+    /// are (path, [`crate::tree::Znode::encode`]) in byte order of the path; the
+    /// current `/zookeeper/config` is kept. `last_zxid` is the newest zxid the restored
+    /// tree mentions: the state machine keeps every later zxid above it.
+    Restore {
+        last_zxid: i64,
+        sessions: Vec<(i64, i32)>,
+        nodes: Vec<(String, Bytes)>,
+    },
 }
 
 #[cfg(test)]
@@ -97,6 +107,11 @@ mod tests {
             TxnKind::CloseSession,
             TxnKind::Reap {
                 paths: vec!["/c".into()],
+            },
+            TxnKind::Restore {
+                last_zxid: 9,
+                sessions: vec![(5, 4000)],
+                nodes: vec![("/a".into(), Bytes::from_static(b"\x01"))],
             },
         ] {
             let t = Txn {

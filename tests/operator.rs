@@ -454,31 +454,9 @@ async fn default_whitelist_is_srvr_only_with_zookeeper_refusal() {
 
 /// GET over a fresh connection: (status, content type, body).
 fn http_get(port: u16, path: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status");
-    let ctype = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type:")
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    (status, ctype, body.to_string())
+    let r = http(port, "GET", path, &[], b"");
+    let ctype = r.header("content-type").unwrap_or_default().to_string();
+    (r.status, ctype, r.text())
 }
 
 fn command(port: u16, name: &str) -> serde_json::Map<String, serde_json::Value> {

@@ -2,8 +2,8 @@
 //!
 //! Names, aliases and keys are ZooKeeper 3.9's (`server/admin/Commands.java`): every
 //! response carries the command's keys, then `"command"` (the primary name) and
-//! `"error"` (null on success). `snapshot` and `restore`, which stream ZooKeeper's own
-//! snapshot format, are not offered: zkd's snapshots are not in that format.
+//! `"error"` (null on success). `snapshot` and `restore` stream ZooKeeper's snapshot
+//! format out and in and need authentication: [`super::snapshot`].
 
 use openraft::async_runtime::WatchReceiver;
 use std::collections::HashMap;
@@ -33,9 +33,11 @@ pub const COMMANDS: &[&[&str]] = &[
     &["monitor", "mntr"],
     &["observer_connection_stat_reset", "orst"],
     &["observers", "obsr"],
+    &["restore", "rest"],
     &["ruok"],
     &["server_stats", "srvr"],
     &["set_trace_mask", "stmk"],
+    &["snapshot", "snap"],
     &["stat_reset", "srst"],
     &["stats", "stat"],
     &["system_properties", "sysp"],

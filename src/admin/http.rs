@@ -2,9 +2,9 @@
 //! 0.0.0.0:8080), commands under `admin.commandURL` (default `/commands`).
 //!
 //! It runs on hyper 1 (HTTP/1.1, keep-alive), which zkd already builds for the
-//! Prometheus exporter's listener, rather than a hand-rolled parser. Only GET (and
-//! HEAD) are served, as zkd offers none of ZooKeeper's POST commands; anything outside
-//! the command URL is 404, like Jetty's default.
+//! Prometheus exporter's listener, rather than a hand-rolled parser. Commands answer
+//! GET (and HEAD), `restore` answers POST ([`super::snapshot`]); anything outside the
+//! command URL is 404, like Jetty's default.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -23,11 +23,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::commands;
+use super::snapshot::{self, Limits};
 use crate::server::Server;
 
 pub struct AdminServer {
     listener: TcpListener,
     server: Arc<Server>,
+    limits: Arc<Limits>,
 }
 
 impl AdminServer {
@@ -36,7 +38,12 @@ impl AdminServer {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("AdminServer cannot bind {addr}: {e}"))
         })?;
-        Ok(AdminServer { listener, server })
+        let limits = Arc::new(Limits::new(server.config.admin_rate_limiter_interval_ms));
+        Ok(AdminServer {
+            listener,
+            server,
+            limits,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -50,7 +57,7 @@ impl AdminServer {
                 _ = shutdown.cancelled() => return,
                 a = self.listener.accept() => a,
             };
-            let (stream, _) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!("AdminServer accept failed: {e}");
@@ -59,11 +66,13 @@ impl AdminServer {
                 }
             };
             let server = self.server.clone();
+            let limits = self.limits.clone();
             let stop = shutdown.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let server = server.clone();
-                    async move { Ok::<_, Infallible>(handle(&server, req)) }
+                    let limits = limits.clone();
+                    async move { Ok::<_, Infallible>(handle(server, &limits, req, peer).await) }
                 });
                 let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 tokio::select! {
@@ -75,7 +84,12 @@ impl AdminServer {
     }
 }
 
-fn handle(server: &Server, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    server: Arc<Server>,
+    limits: &Limits,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
     let base = server.config.admin_command_url.trim_end_matches('/');
     let path = req.uri().path();
     let rest = if path == base {
@@ -86,28 +100,57 @@ fn handle(server: &Server, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let Some(rest) = rest else {
         return plain(StatusCode::NOT_FOUND, "text/html", "404 Not Found\n".into());
     };
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    let name = percent_decode(rest);
+    let params = query(req.uri().query().unwrap_or(""));
+    let restore = commands::primary(&name) == Some("restore");
+    let allowed = if restore { "POST" } else { "GET, HEAD" };
+    let method_ok = if restore {
+        req.method() == Method::POST
+    } else {
+        req.method() == Method::GET || req.method() == Method::HEAD
+    };
+    if !method_ok {
         let mut resp = plain(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/html",
             "405 Method Not Allowed\n".into(),
         );
         resp.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(ALLOW, HeaderValue::from_static(allowed));
         return resp;
     }
     if rest.is_empty() {
         let links = commands::links(if base.is_empty() { "" } else { base });
         return plain(StatusCode::OK, "text/html", links);
     }
-    let name = percent_decode(rest);
-    let params = query(req.uri().query().unwrap_or(""));
-    let body = commands::run(server, &name, &params).render();
-    plain(StatusCode::OK, "application/json", body)
+    let peer = peer.ip().to_canonical();
+    match commands::primary(&name) {
+        Some("restore") => snapshot::restore(server, limits, &name, req, peer).await,
+        Some("snapshot") => {
+            // Boolean.parseBoolean: "true" in any case is true, anything else false.
+            let streaming = params
+                .get("streaming")
+                .is_none_or(|v| v.eq_ignore_ascii_case("true"));
+            snapshot::snapshot(server, limits, &name, &req, streaming, peer).await
+        }
+        _ => {
+            let body = commands::run(&server, &name, &params).render();
+            plain(StatusCode::OK, "application/json", body)
+        }
+    }
 }
 
 fn plain(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    respond(status, content_type, Bytes::from(body))
+}
+
+/// A response with zkd's `Server` header.
+pub(super) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

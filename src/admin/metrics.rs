@@ -243,14 +243,20 @@ pub static RESPONSE_BYTES: Counter = Counter::new("response_bytes");
 pub static UNSUCCESSFUL_HANDSHAKE: Counter = Counter::new("unsuccessful_handshake");
 pub static STALE_SESSIONS_EXPIRED: Counter = Counter::new("stale_sessions_expired");
 pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new("snapshot_error_count");
+/// The AdminServer's snapshot and restore commands (`admin::snapshot`).
+pub static SNAPSHOT_RATE_LIMITED_COUNT: Counter = Counter::new("snapshot_rate_limited_count");
+pub static RESTORE_TIME: Summary = Summary::new("restore_time", 1000, None);
+pub static RESTORE_ERROR_COUNT: Counter = Counter::new("restore_error_count");
+pub static RESTORE_RATE_LIMITED_COUNT: Counter = Counter::new("restore_rate_limited_count");
 /// A gauge in ZooKeeper's ServerStats (`auth_failed_count`), counted here.
 pub static AUTH_FAILED: Counter = Counter::new("auth_failed_count");
 pub static CLIENT_RESPONSE: BufferStats = BufferStats::new();
 
-static LIVE_SUMMARIES: [&Summary; 11] = [
+static LIVE_SUMMARIES: [&Summary; 12] = [
     &FSYNC_TIME,
     &SYNC_BATCH_SIZE,
     &SNAPSHOT_TIME,
+    &RESTORE_TIME,
     &DB_INIT_TIME,
     &READ_LATENCY,
     &UPDATE_LATENCY,
@@ -261,7 +267,7 @@ static LIVE_SUMMARIES: [&Summary; 11] = [
     &NODE_CHILDREN_WATCH,
 ];
 
-static LIVE_COUNTERS: [&Counter; 9] = [
+static LIVE_COUNTERS: [&Counter; 12] = [
     &COMMIT_COUNT,
     &PROPOSAL_COUNT,
     &CONNECTION_REQUEST_COUNT,
@@ -271,6 +277,9 @@ static LIVE_COUNTERS: [&Counter; 9] = [
     &UNSUCCESSFUL_HANDSHAKE,
     &STALE_SESSIONS_EXPIRED,
     &SNAPSHOT_ERROR_COUNT,
+    &SNAPSHOT_RATE_LIMITED_COUNT,
+    &RESTORE_ERROR_COUNT,
+    &RESTORE_RATE_LIMITED_COUNT,
 ];
 
 /// The kind of one of ZooKeeper's ServerMetrics.

@@ -6,6 +6,7 @@
 //! | [`four_letter`] | four-letter words on the client port (ZooKeeper's text formats, the whitelist) |
 //! | [`keeper`] | ClickHouse Keeper's Raft extras: `lgif`, `csnp`, `rqld`, `ydld` |
 //! | [`commands`] | the AdminServer commands (`/commands/<name>`) and their JSON |
+//! | [`snapshot`] | the AdminServer's `snapshot` and `restore`: ZooKeeper's snapshot format out and in, with auth and rate limits |
 //! | [`http`] | the AdminServer's HTTP listener |
 //! | [`json`] | an ordered JSON value, printed the way ZooKeeper's Jackson prints it |
 //! | [`monitor`] | what `srvr`, `cons`, `mntr` and their JSON twins read from the server |
@@ -21,6 +22,7 @@ pub mod json;
 pub mod keeper;
 pub mod metrics;
 pub mod monitor;
+pub mod snapshot;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -67,6 +67,13 @@ pub struct Config {
     pub admin_address: IpAddr,
     pub admin_port: u16,
     pub admin_command_url: String,
+    /// `admin.snapshot.enabled`, `admin.restore.enabled` (both on by default, as in
+    /// ZooKeeper 3.9) and `admin.rateLimiterIntervalInMS` (300,000): at most one restore
+    /// per interval, and one snapshot per interval read as *micro*seconds (0.3 s by
+    /// default), which is what ZooKeeper 3.9's SnapshotCommand does with the same value.
+    pub admin_snapshot_enabled: bool,
+    pub admin_restore_enabled: bool,
+    pub admin_rate_limiter_interval_ms: u64,
     /// `/metrics` is served when `metricsProvider.className` names ZooKeeper's
     /// PrometheusMetricsProvider, or with zkd's own switch `zkd.metrics.prometheus=true`.
     pub prometheus_enabled: bool,
@@ -134,6 +141,9 @@ impl Default for Config {
             admin_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             admin_port: 8080,
             admin_command_url: "/commands".to_string(),
+            admin_snapshot_enabled: true,
+            admin_restore_enabled: true,
+            admin_rate_limiter_interval_ms: 300_000,
             prometheus_enabled: false,
             metrics_host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             metrics_port: 7000,
@@ -431,6 +441,9 @@ impl Config {
                 }
                 self.admin_command_url = url.to_string()
             }
+            "admin.snapshot.enabled" => self.admin_snapshot_enabled = flag(value)?,
+            "admin.restore.enabled" => self.admin_restore_enabled = flag(value)?,
+            "admin.rateLimiterIntervalInMS" => self.admin_rate_limiter_interval_ms = num(value)?,
             "metricsProvider.className" => match value.trim() {
                 PROMETHEUS_PROVIDER => self.prometheus_enabled = true,
                 DEFAULT_PROVIDER => self.prometheus_enabled = false,

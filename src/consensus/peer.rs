@@ -294,6 +294,9 @@ impl PeerClient {
         let (tx, rx) = oneshot::channel();
         conn.waiters.lock().insert(id, tx);
         let frame = Bytes::from(encode(&(id, req))?);
+        // A large frame (a restore's whole tree) needs time to cross and to be written
+        // and synced on the other side: one more second per 32 MiB.
+        let timeout = timeout + Duration::from_secs((frame.len() >> 25) as u64);
         if conn.outbox.send(frame).is_err() {
             conn.waiters.lock().remove(&id);
             return Err(io::Error::new(

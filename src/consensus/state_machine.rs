@@ -21,6 +21,7 @@ use super::snapshot::{self, SnapshotData};
 use super::{decode, encode, ApplySink, LogId, StoredMembership, TypeConfig};
 use crate::storage::{io_err, Storage};
 use crate::tree::{DataTree, SessionInfo, Znode};
+use crate::txn::TxnKind;
 
 pub(super) const APPLIED: &[u8] = b"applied";
 pub(super) const MEMBERSHIP: &[u8] = b"membership";
@@ -268,6 +269,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let log_id = entry.log_id;
             match entry.payload {
                 EntryPayload::Normal(proposal) => {
+                    if let TxnKind::Restore { last_zxid, .. } = &proposal.txn.kind {
+                        // The restored tree's zxids may be anyone's (a ZooKeeper
+                        // snapshot's): every zxid from this entry on stays above them,
+                        // so zxids never go back and no stat is from the future.
+                        let floor = last_zxid.saturating_add(1) - log_id.index as i64;
+                        self.zxid_base = self.zxid_base.max(floor);
+                    }
                     let zxid = self.zxid_base + log_id.index as i64;
                     let mut tree = self.tree.write();
                     let started = std::time::Instant::now();

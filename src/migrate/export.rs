@@ -183,14 +183,26 @@ fn prepare_target(to: &Path) -> Result<PathBuf> {
     Ok(v2)
 }
 
-pub fn run(opts: &ExportOptions) -> Result<ExportSummary> {
-    let started = Instant::now();
-    let mut progress = Progress::new();
-    progress.update(true, || format!("loading {}", opts.data_dir.display()));
-    let tree = load(opts)?;
-    let v2 = prepare_target(&opts.to)?;
+/// What [`write_snapshot`] wrote.
+pub struct Written {
+    pub znodes: u64,
+    pub sessions: usize,
+    pub acl_lists: usize,
+    pub ttl_nodes: u64,
+    pub containers: u64,
+}
 
-    // The ACL cache: one reference per distinct list, the open ACL as -1.
+/// `tree` as ZooKeeper's snapshot stream into `out`: sessions, the ACL cache (one
+/// reference per distinct list, the open ACL as -1), the nodes in pre-order. With
+/// `with_zxid` the digest and lastProcessedZxid trailers follow (the AdminServer's
+/// snapshot: [`SnapshotWriter::finish_with_zxid`]). `progress(written, total)` is called
+/// every 65,536 nodes.
+pub fn write_snapshot<W: Write>(
+    tree: &DataTree,
+    out: W,
+    with_zxid: bool,
+    mut progress: impl FnMut(usize, usize),
+) -> std::io::Result<(W, Written)> {
     let mut refs: HashMap<Vec<u8>, i64> = HashMap::new();
     let mut acls: Vec<(i64, Vec<Acl>)> = Vec::new();
     for (_, node) in tree.iter_nodes() {
@@ -205,15 +217,8 @@ pub fn run(opts: &ExportOptions) -> Result<ExportSummary> {
     }
     let mut sessions: Vec<(i64, i32)> = tree.sessions().map(|(id, s)| (id, s.timeout_ms)).collect();
     sessions.sort_unstable();
-
-    let last_zxid = tree.last_zxid();
-    let file = v2.join(format!("snapshot.{:x}", last_zxid as u64));
-    let tmp = v2.join(format!(".snapshot.{:x}.tmp", last_zxid as u64));
-    let out =
-        BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
     let acl_refs: Vec<(i64, &[Acl])> = acls.iter().map(|(r, l)| (*r, l.as_slice())).collect();
-    let io = |e: std::io::Error| Error::io(&tmp, e);
-    let mut w = SnapshotWriter::start(out, &sessions, &acl_refs).map_err(io)?;
+    let mut w = SnapshotWriter::start(out, &sessions, &acl_refs)?;
     let (mut ttl_nodes, mut containers) = (0u64, 0u64);
     let total = tree.node_count();
     for (i, (path, node)) in tree.iter_nodes().enumerate() {
@@ -227,18 +232,50 @@ pub fn run(opts: &ExportOptions) -> Result<ExportSummary> {
             NodeKind::Container => containers += 1,
             _ => {}
         }
-        w.node(&path, node.data.as_deref(), acl_ref, &node.stat)
-            .map_err(io)?;
+        w.node(&path, node.data.as_deref(), acl_ref, &node.stat)?;
         if i.is_multiple_of(65536) {
-            progress.update(false, || {
-                format!(
-                    "writing znodes: {i} of {total}, {} znodes/s",
-                    rate(i as u64, started.elapsed())
-                )
-            });
+            progress(i, total);
         }
     }
-    let (out, znodes) = w.finish().map_err(io)?;
+    let (out, znodes) = if with_zxid {
+        w.finish_with_zxid(tree.last_zxid())?
+    } else {
+        w.finish()?
+    };
+    Ok((
+        out,
+        Written {
+            znodes,
+            sessions: sessions.len(),
+            acl_lists: acls.len(),
+            ttl_nodes,
+            containers,
+        },
+    ))
+}
+
+pub fn run(opts: &ExportOptions) -> Result<ExportSummary> {
+    let started = Instant::now();
+    let mut progress = Progress::new();
+    progress.update(true, || format!("loading {}", opts.data_dir.display()));
+    let tree = load(opts)?;
+    let v2 = prepare_target(&opts.to)?;
+
+    let last_zxid = tree.last_zxid();
+    let file = v2.join(format!("snapshot.{:x}", last_zxid as u64));
+    let tmp = v2.join(format!(".snapshot.{:x}.tmp", last_zxid as u64));
+    let out =
+        BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
+    let io = |e: std::io::Error| Error::io(&tmp, e);
+    let (out, written) = write_snapshot(&tree, out, false, |i, total| {
+        progress.update(false, || {
+            format!(
+                "writing znodes: {i} of {total}, {} znodes/s",
+                rate(i as u64, started.elapsed())
+            )
+        });
+    })
+    .map_err(io)?;
     let f = out
         .into_inner()
         .map_err(|e| Error::io(&tmp, e.into_error()))?;
@@ -252,12 +289,12 @@ pub fn run(opts: &ExportOptions) -> Result<ExportSummary> {
     let _ = std::io::stderr().flush();
     Ok(ExportSummary {
         file,
-        znodes,
-        sessions: sessions.len(),
-        acl_lists: acls.len(),
+        znodes: written.znodes,
+        sessions: written.sessions,
+        acl_lists: written.acl_lists,
         last_zxid,
-        ttl_nodes,
-        containers,
+        ttl_nodes: written.ttl_nodes,
+        containers: written.containers,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

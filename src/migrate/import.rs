@@ -16,6 +16,7 @@
 //!    container, TTL) with the source: kinds are invisible through the client protocol,
 //!    so `zkd verify` cannot check them.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -442,16 +443,51 @@ fn count_kind(k: &mut KindCounts, kind: NodeKind) {
     }
 }
 
+/// One node of a replayed ZooKeeper tree as zkd stores it (the ACL list behind its
+/// reference, shared through `acl_cache`; the owner in zkd's encoding), and its kind as
+/// the source classifies it.
+pub(super) fn to_znode(
+    tree: &ZkTree,
+    path: &str,
+    node: &ZkNode,
+    acl_cache: &mut HashMap<i64, Arc<Vec<jute::Acl>>>,
+) -> Result<(Znode, ZkKind)> {
+    let acl = match acl_cache.get(&node.acl_ref) {
+        Some(a) => Arc::clone(a),
+        None => {
+            let list = tree.acl(node.acl_ref).ok_or_else(|| {
+                Error::new(format!(
+                    "{path}: ACL reference {} is not in the snapshot's ACL cache (ZooKeeper \
+                     could not serve this node's ACL either)",
+                    node.acl_ref
+                ))
+            })?;
+            let a = Arc::new(list);
+            acl_cache.insert(node.acl_ref, Arc::clone(&a));
+            a
+        }
+    };
+    let cfg = tree.config();
+    let kind = cfg
+        .kind(node.stat.ephemeral_owner)
+        .map_err(|e| Error::new(format!("{path}: {e}")))?;
+    let mut stat = node.stat.clone();
+    stat.ephemeral_owner = cfg
+        .zkd_owner(stat.ephemeral_owner)
+        .map_err(|e| Error::new(format!("{path}: {e}")))?;
+    let znode = Znode::new(crate::tree::data_of(node.data.clone()), acl, stat);
+    Ok((znode, kind))
+}
+
 /// Write the tree into a fresh zkd data dir; returns the node count and the kinds (as
 /// the source classifies them).
 fn write_data_dir(tree: &ZkTree, dir: &Path, progress: &mut Progress) -> Result<(u64, KindCounts)> {
     let storage = Storage::open(dir).map_err(|e| Error::io(dir, e))?;
-    let cfg = tree.config();
     let mut kinds = KindCounts::default();
     let mut n = 0u64;
     let total = tree.node_count() as u64;
     let started = Instant::now();
-    let mut acl_cache: std::collections::HashMap<i64, Arc<Vec<jute::Acl>>> = Default::default();
+    let mut acl_cache = HashMap::new();
     // Bulk ingestion writes tables directly (no journal, no memtable): several times
     // faster than batches for a fresh keyspace. It needs strictly ascending keys, and
     // the paths are unique, so sorting them is enough.
@@ -460,33 +496,13 @@ fn write_data_dir(tree: &ZkTree, dir: &Path, progress: &mut Progress) -> Result<
     let werr = |e: fjall::Error| Error::new(format!("writing {}: {e}", dir.display()));
     let mut ingest = storage.nodes.start_ingestion().map_err(werr)?;
     for (path, node) in &nodes {
-        let acl = match acl_cache.get(&node.acl_ref) {
-            Some(a) => Arc::clone(a),
-            None => {
-                let list = tree.acl(node.acl_ref).ok_or_else(|| {
-                    Error::new(format!(
-                        "{path}: ACL reference {} is not in the snapshot's ACL cache (ZooKeeper \
-                         could not serve this node's ACL either)",
-                        node.acl_ref
-                    ))
-                })?;
-                let a = Arc::new(list);
-                acl_cache.insert(node.acl_ref, Arc::clone(&a));
-                a
-            }
-        };
-        let mut stat = node.stat.clone();
-        stat.ephemeral_owner = cfg
-            .zkd_owner(stat.ephemeral_owner)
-            .map_err(|e| Error::new(format!("{path}: {e}")))?;
-        match cfg.kind(node.stat.ephemeral_owner) {
-            Ok(ZkKind::Persistent) => kinds.persistent += 1,
-            Ok(ZkKind::Ephemeral(_)) => kinds.ephemeral += 1,
-            Ok(ZkKind::Container) => kinds.container += 1,
-            Ok(ZkKind::Ttl(_)) => kinds.ttl += 1,
-            Err(e) => return Err(Error::new(format!("{path}: {e}"))),
+        let (znode, kind) = to_znode(tree, path, node, &mut acl_cache)?;
+        match kind {
+            ZkKind::Persistent => kinds.persistent += 1,
+            ZkKind::Ephemeral(_) => kinds.ephemeral += 1,
+            ZkKind::Container => kinds.container += 1,
+            ZkKind::Ttl(_) => kinds.ttl += 1,
         }
-        let znode = Znode::new(crate::tree::data_of(node.data.clone()), acl, stat);
         ingest
             .write(path.as_bytes(), znode.encode().to_vec())
             .map_err(werr)?;

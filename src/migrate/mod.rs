@@ -14,6 +14,9 @@
 //! * [`replay`]: ZooKeeper's `DataTree.processTxn` rules, applied to a snapshot: how
 //!   ZooKeeper itself restores, fuzzy snapshot included.
 //! * [`import`], [`export`], [`verify`]: the three subcommands.
+//! * [`restore`]: a snapshot stream posted to the AdminServer's `/commands/restore`,
+//!   rebuilt the same way and turned into the txn that replaces a running tree (the
+//!   AdminServer's `/commands/snapshot` writes with [`export::write_snapshot`]).
 //!
 //! Nothing here touches a running server's files: import writes a fresh data dir, export
 //! reads a stopped zkd's data dir (fjall's lock file refuses a running one).
@@ -22,6 +25,7 @@ pub mod cli;
 pub mod export;
 pub mod import;
 pub mod replay;
+pub mod restore;
 pub mod verify;
 pub mod zk_snapshot;
 pub mod zk_txnlog;

@@ -28,10 +28,13 @@
 //! ZooKeeper does.
 //!
 //! The writer emits what ZooKeeper 3.8 and 3.9 both load: sessions, the ACL cache, the
-//! nodes and one seal. The digest and lastProcessedZxid sections are left out on
-//! purpose: both readers treat their absence as an older snapshot (EOF is caught), while
-//! a lastProcessedZxid without a digest is misread by a reader that has digests enabled.
-//! The zxid lives in the file name, which is what `FileSnap` restores it from anyway.
+//! nodes and one seal ([`SnapshotWriter::finish`], for `zkd export`: the zxid lives in
+//! the file name, which is what `FileSnap` restores it from). A snapshot streamed by the
+//! AdminServer has no file name, and ZooKeeper's `/commands/restore` takes its zxid from
+//! the lastProcessedZxid section, so [`SnapshotWriter::finish_with_zxid`] writes both
+//! trailers as ZooKeeper 3.9 does with digests on: the digest (computed from the nodes
+//! written) and then the zxid, each sealed. A lastProcessedZxid without a digest would be
+//! misread by a reader that has digests enabled.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -61,6 +64,17 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// From a stream's first bytes (a snapshot posted to `/commands/restore` has no name).
+    pub fn sniff(stream: &[u8]) -> Compression {
+        if stream.starts_with(&GZIP_MAGIC) {
+            Compression::Gzip
+        } else if stream.starts_with(&SNAPPY_MAGIC) {
+            Compression::Snappy
+        } else {
+            Compression::None
+        }
+    }
+
     pub fn of(file_name: &str) -> Compression {
         match file_name.rsplit('.').next() {
             Some(ext) if file_name.contains('.') && ext.eq_ignore_ascii_case("gz") => {
@@ -368,6 +382,8 @@ pub struct SnapshotWriter<W: Write> {
     adler: Adler32,
     scratch: BytesMut,
     nodes: u64,
+    /// ZooKeeper's digest of the nodes written so far.
+    digest: i64,
 }
 
 impl<W: Write> SnapshotWriter<W> {
@@ -379,6 +395,7 @@ impl<W: Write> SnapshotWriter<W> {
             adler: Adler32::default(),
             scratch: BytesMut::with_capacity(64 * 1024),
             nodes: 0,
+            digest: 0,
         };
         SNAP_MAGIC.write_field(&mut w.scratch);
         2i32.write_field(&mut w.scratch);
@@ -418,6 +435,9 @@ impl<W: Write> SnapshotWriter<W> {
         acl_ref: i64,
         stat: &StatPersisted,
     ) -> io::Result<()> {
+        self.digest = self
+            .digest
+            .wrapping_add(crate::tree::zk_node_digest(path, data, stat));
         let path = if path == "/" { "" } else { path };
         write_str(path, &mut self.scratch);
         match data {
@@ -436,12 +456,32 @@ impl<W: Write> SnapshotWriter<W> {
     /// End the node list and seal the stream; returns the writer and the node count.
     pub fn finish(mut self) -> io::Result<(W, u64)> {
         write_str(END_PATH, &mut self.scratch);
+        self.seal()?;
+        self.out.flush()?;
+        Ok((self.out, self.nodes))
+    }
+
+    /// [`SnapshotWriter::finish`], then the digest of the tree at `zxid` and `zxid` as
+    /// lastProcessedZxid, each sealed (ZooKeeper 3.9's `FileSnap.serialize`).
+    pub fn finish_with_zxid(mut self, zxid: i64) -> io::Result<(W, u64)> {
+        write_str(END_PATH, &mut self.scratch);
+        self.seal()?;
+        zxid.write_field(&mut self.scratch);
+        crate::tree::DIGEST_VERSION.write_field(&mut self.scratch);
+        self.digest.write_field(&mut self.scratch);
+        self.seal()?;
+        zxid.write_field(&mut self.scratch);
+        self.seal()?;
+        self.out.flush()?;
+        Ok((self.out, self.nodes))
+    }
+
+    /// The checksum of everything so far, then "/" (`SnapStream.sealStream`).
+    fn seal(&mut self) -> io::Result<()> {
         self.flush_scratch(false)?;
         self.adler.value().write_field(&mut self.scratch);
         write_str(END_PATH, &mut self.scratch);
-        self.flush_scratch(false)?;
-        self.out.flush()?;
-        Ok((self.out, self.nodes))
+        self.flush_scratch(false)
     }
 }
 

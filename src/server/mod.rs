@@ -464,6 +464,29 @@ impl Server {
         }
     }
 
+    /// The tree was replaced by a restore (on every member, at the same log index). The
+    /// sessions to keep alive are now the restored table's, each with a fresh clock.
+    /// Every client connection is closed: its watches and its view of the tree belong
+    /// to the old one. A client whose session is in the restored table reattaches and
+    /// sets its watches again (ZooKeeper's clients resend them with the last zxid they
+    /// saw, and hear of what changed since); any other client is told its session
+    /// expired.
+    fn restored(&self, tree: &DataTree) {
+        let sessions = tree.sessions().map(|(id, s)| (id, s.timeout_ms));
+        self.sessions.lock().replace(sessions, Instant::now());
+        let conns = self.connections.all();
+        for conn in &conns {
+            conn.close();
+        }
+        let closed = conns.len();
+        tracing::warn!(
+            zxid = format_args!("{:#x}", tree.last_zxid()),
+            "tree restored: {} znodes, {} sessions; {closed} client connections closed",
+            tree.node_count(),
+            tree.sessions().count()
+        );
+    }
+
     /// Whether a connection with `ids` may read a node with `acl` (watch filtering).
     fn can_read(&self, conn: ConnId, acl: &[jute::Acl]) -> bool {
         match self.connections.get(conn) {
@@ -474,7 +497,10 @@ impl Server {
 }
 
 impl ApplySink for Server {
-    fn applied(&self, _tree: &DataTree, origin: u64, applied: Applied) {
+    fn applied(&self, tree: &DataTree, origin: u64, applied: Applied) {
+        if applied.reply == Reply::Restored {
+            self.restored(tree);
+        }
         if !applied.triggers.is_empty() {
             let events = self
                 .watches

@@ -53,11 +53,17 @@ impl SessionTracker {
         sessions: impl Iterator<Item = (i64, i32)>,
         now: Instant,
     ) {
+        self.replace(sessions, now);
+        self.clock_epoch = Some(epoch);
+    }
+
+    /// Track exactly `sessions`, each with a fresh timeout (the replicated table was
+    /// replaced by a restore).
+    pub fn replace(&mut self, sessions: impl Iterator<Item = (i64, i32)>, now: Instant) {
         self.sessions.clear();
         for (id, timeout_ms) in sessions {
             self.add(id, timeout_ms, now);
         }
-        self.clock_epoch = Some(epoch);
     }
 
     fn deadline(&self, now: Instant, timeout: Duration) -> Instant {

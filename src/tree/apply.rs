@@ -106,6 +106,9 @@ impl DataTree {
             TxnKind::CloseSession => self.close_session(zxid, txn.session_id),
             TxnKind::Reap { paths } => self.reap(zxid, txn.time_ms, paths),
             TxnKind::SetConfig { members } => self.set_config(zxid, txn.time_ms, members),
+            TxnKind::Restore {
+                sessions, nodes, ..
+            } => self.restore(zxid, sessions, nodes),
             TxnKind::Request { op, body } => {
                 let mut fx = Effects::default();
                 let reply = self.request(zxid, txn, *op, body, &mut fx);

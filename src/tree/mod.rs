@@ -32,6 +32,7 @@ mod node;
 mod path;
 mod quota;
 mod read;
+mod restore;
 mod session;
 mod store;
 
@@ -126,6 +127,8 @@ pub enum Reply {
     },
     SessionClosed,
     Reaped,
+    /// The tree and session table were replaced ([`crate::txn::TxnKind::Restore`]).
+    Restored,
 }
 
 /// One watch trigger: `event_type` (a `jute::event` value) on `path`. `acl` is the ACL

@@ -80,6 +80,8 @@ pub struct ClusterOptions {
     pub env: Vec<(String, String)>,
     /// Run this zkd build instead of this test run's (an older release).
     pub bin: Option<PathBuf>,
+    /// Serve every member's AdminServer on 127.0.0.1 ([`Cluster::admin_port`]).
+    pub admin: bool,
 }
 
 struct Member {
@@ -88,6 +90,7 @@ struct Member {
     client_port: u16,
     peer_port: u16,
     election_port: u16,
+    admin_port: u16,
     dir: PathBuf,
     /// Started with `serve --join` (added by [`Cluster::launch_joining`]).
     join: bool,
@@ -135,7 +138,7 @@ impl Cluster {
             .tempdir()
             .expect("tempdir");
         // keep the ports bound until the proxies hold theirs, so none collide
-        let (ports, held) = free_ports(3 * n);
+        let (ports, held) = free_ports(4 * n);
         let members: Vec<Member> = (0..n)
             .map(|i| {
                 let dir = root.path().join(format!("m{}", i + 1));
@@ -144,9 +147,10 @@ impl Cluster {
                 Member {
                     id: i as u64 + 1,
                     observer: i >= voters,
-                    client_port: ports[3 * i],
-                    peer_port: ports[3 * i + 1],
-                    election_port: ports[3 * i + 2],
+                    client_port: ports[4 * i],
+                    peer_port: ports[4 * i + 1],
+                    election_port: ports[4 * i + 2],
+                    admin_port: ports[4 * i + 3],
                     dir,
                     join: false,
                     bin: opts.bin.clone(),
@@ -221,6 +225,12 @@ impl Cluster {
                 m.id, m.client_port
             ));
         }
+        if self.opts.admin {
+            cfg.push_str(&format!(
+                "admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={}\n",
+                me.admin_port
+            ));
+        }
         for (k, v) in &self.opts.extra {
             cfg.push_str(&format!("{k}={v}\n"));
         }
@@ -263,7 +273,7 @@ impl Cluster {
     /// it has been added.
     pub fn launch_joining(&mut self, observer: bool) -> usize {
         let n = self.len();
-        let (ports, held) = free_ports(3);
+        let (ports, held) = free_ports(4);
         let dir = self.root.path().join(format!("m{}", n + 1));
         std::fs::create_dir_all(dir.join("data")).unwrap();
         std::fs::write(dir.join("data").join("myid"), format!("{}\n", n + 1)).unwrap();
@@ -283,6 +293,7 @@ impl Cluster {
             client_port: ports[0],
             peer_port: ports[1],
             election_port: ports[2],
+            admin_port: ports[3],
             dir,
             join: true,
             bin: None,
@@ -360,6 +371,11 @@ impl Cluster {
 
     /// `127.0.0.1:<client port>` of member i.
     /// Member `i`'s own peer (Raft) port, not a proxy in front of it.
+    /// Member i's AdminServer port (serving only with [`ClusterOptions::admin`]).
+    pub fn admin_port(&self, i: usize) -> u16 {
+        self.members[i].admin_port
+    }
+
     pub fn peer_port(&self, i: usize) -> u16 {
         self.members[i].peer_port
     }

@@ -26,8 +26,9 @@ pub const MAGIC: &[u8; 8] = b"ZKDWAL\r\n";
 pub const FORMAT: u32 = 1;
 /// Bytes before a frame's payload.
 pub const FRAME_HEADER: usize = 16;
-/// The largest `prev` a header may hold (a copy of one entry).
-const MAX_PREV: usize = 64 << 20;
+/// The largest `prev` a header may hold (a copy of one entry: as large as the largest
+/// entry, a restore's whole tree, which the peer link caps at 512 MiB).
+const MAX_PREV: usize = 512 << 20;
 const SECTOR: usize = 512;
 /// Bytes the writer leaves unsynced at most (one record may exceed it on its own).
 pub const MAX_UNSYNCED: usize = 1 << 20;

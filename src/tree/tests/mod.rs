@@ -5,6 +5,7 @@ mod multi;
 mod ops;
 mod quota;
 mod reads;
+mod restore;
 mod sessions;
 
 use std::sync::Arc;
