@@ -1,9 +1,17 @@
-//! maxClientCnxns: connections beyond the per-IP limit are refused; the others keep working.
+//! Limits that keep a flood from taking the server down: maxClientCnxns (connections
+//! beyond the per-IP limit are refused; the others keep working), the connection
+//! throttle, globalOutstandingLimit, and the bound on what a client that does not read
+//! may have queued.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 mod common;
+#[path = "support/proxy.rs"]
+mod proxy;
 
 use std::time::Duration;
 
+use cluster::{Cluster, ClusterOptions};
 use common::*;
 
 const MAX: u32 = 5;
@@ -204,4 +212,127 @@ async fn a_client_that_does_not_read_its_events_is_disconnected_past_the_bound()
         .unwrap();
     let d = server.connect().await;
     assert_eq!(d.get_data(&format!("/{long}0")).await.unwrap().0, b"after");
+}
+
+/// `mntr`'s value of `key` on a client port.
+fn mntr_value(port: u16, key: &str) -> i64 {
+    let text = four_letter_at(port, "mntr").expect("mntr");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}\t")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in mntr: {text}"))
+}
+
+/// globalOutstandingLimit: writes that cannot commit (the leader's followers are cut
+/// off) pile up on the leader only to the limit, divided by (voters - 1) as ZooKeeper's
+/// leader divides it; the rest wait in the client's socket. A session with nothing
+/// outstanding is still served meanwhile; once the quorum is back every write is
+/// answered, in order.
+#[test]
+fn outstanding_requests_stop_at_the_global_outstanding_limit() {
+    if against_zk() {
+        // Its leader stops serving as soon as its followers are cut off, whatever
+        // syncLimit says, so the writes cannot be held there.
+        eprintln!("skipped against Apache ZooKeeper: its leader cannot be stalled this way");
+        return;
+    }
+    const WRITES: usize = 3000;
+    let mut cluster = Cluster::start_with(
+        3,
+        0,
+        ClusterOptions {
+            extra: vec![
+                // 20 s without a quorum before the leader drops its clients.
+                ("syncLimit".to_string(), "200".to_string()),
+                ("globalOutstandingLimit".to_string(), "100".to_string()),
+            ],
+            ..Default::default()
+        },
+    );
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let port = cluster.client_port(leader);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut raw, other) = rt.block_on(async {
+        let other = cluster.connect(leader).await;
+        other.create("/n", b"0", &open_acl()).await.unwrap();
+        let (raw, _) = Raw::connect(port, 30_000).await;
+        (raw, other)
+    });
+    for i in 0..3 {
+        if i != leader {
+            cluster.isolate(i);
+        }
+    }
+    let xids = rt.block_on(async {
+        let set = Enc::new().string("/n").buffer(b"v").int(-1).bytes();
+        let mut xids = Vec::with_capacity(WRITES);
+        for _ in 0..WRITES {
+            xids.push(raw.send(op::SET_DATA, &set).await);
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        xids
+    });
+    let held = mntr_value(port, "zk_outstanding_requests");
+    // The limit (100 / 2) plus the one that crossed it.
+    assert!(
+        (50..=51).contains(&held),
+        "the leader holds {held} outstanding requests"
+    );
+    rt.block_on(async {
+        let (data, _) = within(Duration::from_secs(5), "a read of an idle session", async {
+            other.get_data("/n").await.unwrap()
+        })
+        .await;
+        assert_eq!(data, b"0");
+    });
+    cluster.heal();
+    rt.block_on(async {
+        for xid in xids {
+            let f = within(Duration::from_secs(30), "a reply", raw.read_frame()).await;
+            assert_eq!((f.xid, f.err), (xid, 0));
+        }
+        let (_, stat) = other.get_data("/n").await.unwrap();
+        assert_eq!(stat.version, WRITES as i32);
+    });
+    assert_eq!(mntr_value(port, "zk_outstanding_requests"), 0);
+}
+
+/// connection_throttle_*: a bucket of tokens new connections draw from; a handshake
+/// without one is closed and counted in `connection_rejected`; sessions already
+/// established carry on. Against both servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_throttle_refuses_handshakes_past_its_tokens() {
+    let server = TestServer::start_with(ServerOptions {
+        jvm_flags: vec![
+            "-Dzookeeper.connection_throttle_tokens=4".to_string(),
+            // One token an hour: none come back during the test.
+            "-Dzookeeper.connection_throttle_fill_time=3600000".to_string(),
+        ],
+        ..Default::default()
+    });
+    // The harness's readiness checks and this session took some of the tokens.
+    let kept = server.connect().await;
+    let mut outcomes = Vec::new();
+    for _ in 0..8 {
+        let mut raw = Raw::open(server.port).await;
+        let admitted = matches!(
+            raw.handshake(10_000, 0, &[0u8; 16]).await,
+            Some(r) if r.session_id != 0
+        );
+        outcomes.push(admitted);
+    }
+    // Admitted while tokens last, then refused for good (none come back).
+    let first_refused = outcomes
+        .iter()
+        .position(|a| !a)
+        .expect("no handshake refused");
+    assert!(first_refused <= 3, "{outcomes:?}");
+    assert!(outcomes[first_refused..].iter().all(|a| !a), "{outcomes:?}");
+    assert!(mntr_value(server.port, "zk_connection_rejected") >= 5);
+    kept.create("/still", b"ok", &open_acl()).await.unwrap();
+    assert_eq!(kept.get_data("/still").await.unwrap().0, b"ok");
 }

@@ -259,12 +259,7 @@ pub fn connections(server: &Server, asker: Option<SocketAddr>) -> Vec<ConnView> 
 
 /// Requests received and not yet answered, over all connections.
 pub fn outstanding(server: &Server) -> u64 {
-    server
-        .connections
-        .all()
-        .iter()
-        .map(|c| c.stats.queued.load(Ordering::Relaxed))
-        .sum()
+    server.overload.in_flight() as u64
 }
 
 // ------------------------------------------------------------------------ server stats

@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod jaas;
+pub mod limits;
 pub mod security;
 
+pub use limits::LimitsConfig;
 pub use security::{ClientAuth, SecurityConfig, SslConfig, StoreConfig};
 
 /// ZooKeeper's default `jute.maxbuffer`: the largest frame and znode payload.
@@ -108,6 +110,9 @@ pub struct Config {
     pub initial_config: String,
     /// TLS client port, key material and authentication providers (`security.rs`).
     pub security: SecurityConfig,
+    /// Overload protection: outstanding-request limits and the connection throttle
+    /// (`limits.rs`).
+    pub limits: LimitsConfig,
     /// Keys present in the file that zkd does not act on.
     pub ignored_keys: Vec<String>,
 }
@@ -160,6 +165,7 @@ impl Default for Config {
             client_port_set: false,
             initial_config: String::new(),
             security: SecurityConfig::default(),
+            limits: LimitsConfig::default(),
             ignored_keys: Vec::new(),
         }
     }
@@ -485,7 +491,11 @@ impl Config {
                 let level = value.trim();
                 self.log_level = (!level.is_empty()).then(|| level.to_string())
             }
-            _ => match self.security.set(key, value) {
+            _ => match self
+                .limits
+                .set(key, value)
+                .or_else(|| self.security.set(key, value))
+            {
                 Some(result) => result?,
                 None => self.ignored_keys.push(key.to_string()),
             },

@@ -105,6 +105,15 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
             return false;
         }
     };
+    if !server.overload.admit_connection(req.session_id != 0) {
+        // ZooKeeper's ClientCnxnLimitException: connection_rejected, the connection closed.
+        crate::admin::metrics::CONNECTION_REJECTED.inc();
+        static LOG: crate::server::RateLog = crate::server::RateLog::new();
+        if let Some(more) = LOG.allow() {
+            tracing::warn!(%peer, "refusing client: the connection throttle (connection_throttle_tokens) has no tokens left ({more} more refused since the last such line)");
+        }
+        return false;
+    }
     let last_zxid = server.last_zxid();
     if req.last_zxid_seen > last_zxid {
         // The client has seen a newer state than ours; it must try another server.
@@ -253,15 +262,22 @@ async fn read_loop<R: AsyncRead + Unpin>(
     tokio::pin!(closed, shutdown);
     let mut draining = server.draining.is_cancelled();
     let backlog = conn.backlog().clone();
+    // This connection's share of the server's outstanding requests, as last reported.
+    let mut reported = 0;
     loop {
+        // Over globalOutstandingLimit with requests of its own outstanding (whose answer
+        // will wake this loop): read no more until one of them is answered.
+        let own = dispatcher.outstanding();
+        let throttled =
+            own > 0 && dispatcher.head_write().is_some() && !server.overload.may_read(own);
         // Shutting down: read no more requests; close once no write is in flight.
         let head = dispatcher.head_write();
         if draining && head.is_none() {
             break;
         }
-        // Half the outbound bound is waiting for the client: read no more requests
-        // until it has taken some (TCP then slows the client down).
-        let paused = backlog.is_high();
+        // Half the outbound bound is waiting for the client (or throttled, above): read
+        // no more requests until it has taken some (TCP then slows the client down).
+        let paused = backlog.is_high() || throttled;
         let flow = tokio::select! {
             _ = backlog.drained(), if paused => Flow::Continue,
             _ = &mut closed => Flow::Close,
@@ -291,13 +307,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 None => Flow::Close,
             },
         };
+        let outstanding = dispatcher.outstanding();
         conn.stats
             .queued
-            .store(dispatcher.outstanding() as u64, Ordering::Relaxed);
+            .store(outstanding as u64, Ordering::Relaxed);
+        server.overload.moved(reported, outstanding);
+        reported = outstanding;
         if flow == Flow::Close {
             break;
         }
     }
+    server.overload.moved(reported, 0);
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(

@@ -18,10 +18,11 @@ pub mod ensemble;
 pub mod reads;
 pub mod reconfig;
 pub mod registry;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -45,7 +46,6 @@ use registry::{ConnId, Registry};
 pub struct Stats {
     pub packets_received: AtomicU64,
     pub packets_sent: Arc<AtomicU64>,
-    pub outstanding: AtomicI64,
     latency_count: AtomicU64,
     latency_total_us: AtomicU64,
     latency_min_us: AtomicU64,
@@ -101,6 +101,8 @@ pub struct Server {
     pub connections: Registry,
     pub sessions: Mutex<SessionTracker>,
     pub stats: Stats,
+    /// Outstanding requests over all connections, their bound, the connection throttle.
+    pub overload: throttle::Overload,
     pub storage: Storage,
     pub started: Instant,
     /// Cancelled on shutdown: connections stop reading requests, finish the writes
@@ -182,7 +184,10 @@ impl Server {
             .is_ensemble()
             .then(|| ensemble::Ensemble::new(peers.clone()));
         let config_server_id = config.server_id;
+        let voters = config.members.values().filter(|m| !m.observer).count();
+        let overload = throttle::Overload::new(&config.limits, voters);
         let server = Arc::new(Server {
+            overload,
             sessions: Mutex::new(SessionTracker::new(config.tick_time, started)),
             config,
             tree: tree.clone(),
@@ -562,22 +567,44 @@ impl ApplySink for Server {
 /// writing past a soft limit in a loop must not flood the log); the ones left out are
 /// counted in the next.
 fn log_quota_exceeded(q: &crate::tree::QuotaExceeded) {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    static NEXT_MS: AtomicU64 = AtomicU64::new(0);
-    static SKIPPED: AtomicU64 = AtomicU64::new(0);
-    let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64;
-    let next = NEXT_MS.load(Ordering::Relaxed);
-    if now < next
-        || NEXT_MS
-            .compare_exchange(next, now + 1000, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-    {
-        SKIPPED.fetch_add(1, Ordering::Relaxed);
-        return;
+    static LOG: RateLog = RateLog::new();
+    match LOG.allow() {
+        None => {}
+        Some(0) => tracing::warn!("{}", q.message()),
+        Some(n) => tracing::warn!("{} ({n} more since the last such line)", q.message()),
     }
-    match SKIPPED.swap(0, Ordering::Relaxed) {
-        0 => tracing::warn!("{}", q.message()),
-        n => tracing::warn!("{} ({n} more since the last such line)", q.message()),
+}
+
+/// At most one log line a second for an event a client can cause in a loop (ZooKeeper's
+/// RateLogger's purpose); the ones left out are counted in the next.
+pub(crate) struct RateLog {
+    next_ms: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl RateLog {
+    pub(crate) const fn new() -> RateLog {
+        RateLog {
+            next_ms: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines left out since the last one)` when a line may be written now.
+    pub(crate) fn allow(&self) -> Option<u64> {
+        static START: OnceLock<Instant> = OnceLock::new();
+        let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64;
+        let next = self.next_ms.load(Ordering::Relaxed);
+        if now < next
+            || self
+                .next_ms
+                .compare_exchange(next, now + 1000, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(self.skipped.swap(0, Ordering::Relaxed))
     }
 }
 
