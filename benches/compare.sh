@@ -8,12 +8,16 @@
 #                                  # about 2.5 minutes (benches/ensemble.sh)
 #   benches/compare.sh --tls       # set and get over TLS (secureClientPort) beside plaintext on
 #                                  # the same servers, about 2 minutes
+#   benches/compare.sh --storm     # overload: a connect storm of STORM_SESSIONS (5,000) sessions
+#                                  # with a persistent watch each, then a write flood (32 x 256
+#                                  # pipelined setData for --duration); memory, a well-behaved
+#                                  # client's latency, events lost; about 1.5 minutes
 #
-# Options:  --big  --ensemble  --tls  --failovers N (--ensemble: leader kills per ensemble, default 3)
+# Options:  --big  --ensemble  --tls  --storm  --failovers N (--ensemble: leader kills per ensemble, default 3)
 #           --duration SECS (measured phase per workload, default 8)
 #           --warmup SECS (default 2)  --keep (keep the work dir)  --json FILE
 # Environment: ZK_PORT (27181), ZKD_PORT (27281), ZK_HEAP (2g, per JVM), WORK (mktemp -d),
-#              BIG_NODES (1000000: znodes loaded by --big),
+#              BIG_NODES (1000000: znodes loaded by --big), STORM_SESSIONS (5000),
 #              ZK_ENS_PORT (27190), ZKD_ENS_PORT (27290): with --ensemble, member i (1-3)
 #                serves clients on PORT+i, peers on PORT+1000+i, elections on PORT+2000+i,
 #              ZKD_BIN (target/release/zkd), BENCH_BIN (target/release/zkd-bench)
@@ -41,12 +45,13 @@ source "$REPO/compat-tests/servers.sh"   # four_letter, port_open, _spawn, _laun
 ZK_LIB=$("$REPO/compat-tests/maven/fetch.sh" zookeeper-3.9.5) || exit 1
 ZK_CP="$ZK_LIB/*"
 
-BIG=0 ENSEMBLE=0 TLS=0 FAILOVERS=3 KEEP=0 DURATION=8 WARMUP=2 JSON_OUT=""
+BIG=0 ENSEMBLE=0 TLS=0 STORM=0 FAILOVERS=3 KEEP=0 DURATION=8 WARMUP=2 JSON_OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --big) BIG=1 ;;
         --ensemble) ENSEMBLE=1 ;;
         --tls) TLS=1 ;;
+        --storm) STORM=1 ;;
         --failovers) FAILOVERS=$2; shift ;;
         --keep) KEEP=1 ;;
         --duration) DURATION=$2; shift ;;
@@ -57,14 +62,15 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ $((BIG + ENSEMBLE + TLS)) -gt 1 ]; then
-    echo "compare.sh: --big, --ensemble and --tls do not go together" >&2; exit 2
+if [ $((BIG + ENSEMBLE + TLS + STORM)) -gt 1 ]; then
+    echo "compare.sh: --big, --ensemble, --tls and --storm do not go together" >&2; exit 2
 fi
 
 ZK_PORT=${ZK_PORT:-27181}
 ZKD_PORT=${ZKD_PORT:-27281}
 ZK_HEAP=${ZK_HEAP:-2g}
 BIG_NODES=${BIG_NODES:-1000000}
+STORM_SESSIONS=${STORM_SESSIONS:-5000}
 ZKD_BIN=${ZKD_BIN:-$REPO/target/release/zkd}
 BENCH_BIN=${BENCH_BIN:-$REPO/target/release/zkd-bench}
 export ZKD_BIN
@@ -359,6 +365,60 @@ if [ "$TLS" = 1 ]; then
     record "errors (all workloads)" "$(errors zk set get tls-set tls-get)" "$(errors zkd set get tls-set tls-get)"
     echo "TLS: 16 sessions x depth 16, 100 B values; certificates by openssl (RSA 2048),
 rustls on both sides of zkd's connections, the JDK's TLS (Netty SslHandler) in ZooKeeper." >> "$NOTES"
+    report
+    exit 0
+fi
+
+if [ "$STORM" = 1 ]; then
+    # storm_run KIND: zkd-bench storm against KIND's server, its RSS sampled every 0.2 s
+    # (the peak is recorded) and its CPU over the whole run.
+    storm_run() {
+        local kind=$1 out="$WORK/storm.$1.json" pid gen peak=0 r s0 s1
+        pid=$(pids_of "$kind")
+        log "storm on $kind: $STORM_SESSIONS sessions, then 32 x 256 setData for ${DURATION}s"
+        s0=$(cpu_ticks "$pid")
+        "$BENCH_BIN" storm --server "$(addr_of "$kind")" --sessions "$STORM_SESSIONS" \
+            --flood-sessions 32 --depth 256 --duration "${DURATION}s" --keys 10000 \
+            --value-size 100 > "$out" 2> "$out.err" &
+        gen=$!
+        while kill -0 "$gen" 2>/dev/null; do
+            r=$(rss_of_pid "$pid"); r=${r%.*}
+            if [ "${r:-0}" -gt "$peak" ]; then peak=$r; fi
+            sleep 0.2
+        done
+        wait "$gen" || { log "storm failed on $kind: $(tail -n 3 "$out.err")"; echo '{}' > "$out"; }
+        s1=$(cpu_ticks "$pid")
+        python3 - "$out" "$peak" "$((s1 - s0))" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+path, peak, ticks, tck = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+r = json.load(open(path))
+r["server_peak_rss_mb"] = peak
+r["server_cpu_sec"] = ticks / tck
+json.dump(r, open(path, "w"))
+PY
+        log "  -> $(field "$out" '"%d of %d sessions in %.1f s, flood %.0f ops/s, probe p99 %.1f / %.1f ms, %d sessions missing events, peak RSS %d MB" % (r["established"], r["sessions"], r["connect_sec"], r["flood_ops_per_sec"], r["probe_storm"]["p99_ms"], r["probe_flood"]["p99_ms"], r["sessions_missing_events"], r["server_peak_rss_mb"])')"
+    }
+    record "RSS MB before the storm" "$(rss_mb zk)" "$(rss_mb zkd)"
+    storm_run zk
+    storm_run zkd
+    record_field "sessions established (of $STORM_SESSIONS)" storm 'r["established"]'
+    record_field "connect storm: seconds to all watching" storm 'r["connect_sec"]'
+    record_field "connect storm: sessions per second" storm 'round(r["sessions_per_sec"])'
+    record_field "peak server RSS MB (storm + flood)" storm 'r["server_peak_rss_mb"]'
+    record_field "flood: setData ops/s (32 x 256 in flight)" storm 'round(r["flood_ops_per_sec"])'
+    record_field "flood: errors" storm 'r["flood_errors"]'
+    record_field "well-behaved client p99 ms during the storm" storm 'r["probe_storm"]["p99_ms"]'
+    record_field "well-behaved client p99 ms during the flood" storm 'r["probe_flood"]["p99_ms"]'
+    record_field "well-behaved client max ms during the flood" storm 'r["probe_flood"]["max_ms"]'
+    record_field "watched node changes" storm 'r["watched_changes"]'
+    record_field "watching sessions connected at the end" storm 'r["sessions_alive"]'
+    record_field "of those, sessions missing an event" storm 'r["sessions_missing_events"]'
+    record_field "events missing / extra" storm '"%d / %d" % (r["events_missing"], r["events_extra"])'
+    record_field "server CPU seconds (whole run)" storm 'r["server_cpu_sec"]'
+    echo "storm: $STORM_SESSIONS sessions connect at once (at most 1,000 handshakes in progress), each
+with a persistent watch on one node; then 32 sessions pipeline setData 256 deep each for ${DURATION} s
+(8,192 requests offered at a time, against globalOutstandingLimit 1000 on both) while the watched
+node changes every 50 ms; a well-behaved client does getData + setData every 20 ms throughout." >> "$NOTES"
     report
     exit 0
 fi

@@ -138,6 +138,12 @@ pub struct Session {
 
 /// Opens a TCP connection and performs the ZooKeeper handshake.
 pub async fn connect(server: &str) -> Result<Session> {
+    connect_with_buffer(server, 64 * 1024).await
+}
+
+/// [`connect`] with a read buffer of `capacity` bytes (thousands of idle sessions
+/// need small ones).
+pub async fn connect_with_buffer(server: &str, capacity: usize) -> Result<Session> {
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(server))
         .await
         .map_err(|_| Error(format!("connect to {server}: timed out")))?
@@ -163,7 +169,7 @@ pub async fn connect(server: &str) -> Result<Session> {
             (Box::new(rd), Box::new(wr))
         }
     };
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut rd = BufReader::with_capacity(capacity, rd);
     let req = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,

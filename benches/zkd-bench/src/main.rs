@@ -21,6 +21,7 @@
 
 mod conn;
 mod report;
+mod storm;
 mod workload;
 
 use std::process::ExitCode;
@@ -51,6 +52,10 @@ enum Mode {
     WriteProbe,
     /// Delete --root and everything below it.
     Clean,
+    /// A connect storm (--sessions, each with a persistent watch), then a write flood
+    /// (--flood-sessions x --depth setData for --duration) with a well-behaved client
+    /// and event accounting: see storm.rs.
+    Storm,
 }
 
 /// Load generator for ZooKeeper-compatible servers.
@@ -127,6 +132,12 @@ struct Cli {
     /// process and time the first write acknowledged after the kill.
     #[arg(long, value_name = "PID")]
     kill_pid: Option<i32>,
+    /// storm: sessions flooding setData during the flood phase.
+    #[arg(long, default_value_t = 32)]
+    flood_sessions: usize,
+    /// storm: handshakes in progress at most during the connect storm.
+    #[arg(long, default_value_t = 1000)]
+    connect_concurrency: usize,
 }
 
 fn parse_servers(s: &str) -> Result<Vec<String>> {
@@ -195,7 +206,9 @@ fn weights(cli: &Cli) -> Result<Vec<(Kind, u32)>> {
         Mode::List => one(Kind::List),
         Mode::Multi => one(Kind::Multi),
         Mode::Mix => parse_mix(&cli.mix),
-        Mode::Probe | Mode::WriteProbe | Mode::Clean => Err(Error("not a workload".into())),
+        Mode::Probe | Mode::WriteProbe | Mode::Clean | Mode::Storm => {
+            Err(Error("not a workload".into()))
+        }
     }
 }
 
@@ -703,6 +716,12 @@ async fn run(mut cli: Cli) -> Result<()> {
         Mode::Probe => probe(&cli).await,
         Mode::WriteProbe => write_probe(&cli).await,
         Mode::Clean => clean_tree(&cli.servers[0], cli.root.trim_end_matches('/')).await,
+        Mode::Storm => {
+            let rep = storm::storm(&cli).await?;
+            let s = serde_json::to_string_pretty(&rep).map_err(|e| Error(e.to_string()))?;
+            println!("{s}");
+            Ok(())
+        }
         _ => {
             let rep = bench(&cli).await?;
             if cli.json {

@@ -113,3 +113,28 @@ fn smoke_create_and_get() {
         assert_eq!(errors, 0, "{mode}: errors: {r}");
     }
 }
+
+/// `storm` end to end on a small scale: every session watches, the flood is answered,
+/// and every watcher saw every change of the watched node.
+#[test]
+fn smoke_storm() {
+    let (_server, addr) = start_zkd();
+    let out = Command::new(env!("CARGO_BIN_EXE_zkd-bench"))
+        .args(["storm", "--server", &addr, "--duration", "1s"])
+        .args(["--sessions", "50", "--flood-sessions", "2", "--depth", "16"])
+        .args(["--keys", "20"])
+        .output()
+        .expect("run zkd-bench");
+    assert!(
+        out.status.success(),
+        "zkd-bench storm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("storm JSON");
+    assert_eq!(r["established"], 50, "{r}");
+    assert_eq!(r["sessions_alive"], 50, "{r}");
+    assert!(r["watched_changes"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert_eq!(r["sessions_missing_events"], 0, "{r}");
+    assert!(r["flood_ops_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+    assert_eq!(r["flood_errors"], 0, "{r}");
+}
