@@ -4,8 +4,8 @@
 //! * `GET /commands/snapshot[?streaming=false]`: the tree in ZooKeeper's snapshot format
 //!   (with the digest and lastProcessedZxid trailers, so ZooKeeper's restore takes its
 //!   zxid), headers `last_zxid: 0x<hex>` and `snapshot_size`. The tree is written under
-//!   its read lock on a blocking thread: writes wait for it (about 30 ms per 100,000
-//!   small znodes), reads do not.
+//!   its read lock on a blocking thread: writes wait for it (0.8 s for 1,000,000 znodes
+//!   of 100 B, a 214 MB snapshot), reads do not.
 //! * `POST /commands/restore` with such a stream as the body (also gzip or snappy, as
 //!   ZooKeeper's snapshot files are): the tree is rebuilt with ZooKeeper's rules and
 //!   proposed as one txn, so every member of an ensemble replaces its tree at the same

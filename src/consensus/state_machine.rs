@@ -267,9 +267,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id;
+            let mut restored = false;
             match entry.payload {
                 EntryPayload::Normal(proposal) => {
                     if let TxnKind::Restore { last_zxid, .. } = &proposal.txn.kind {
+                        restored = true;
                         // The restored tree's zxids may be anyone's (a ZooKeeper
                         // snapshot's): every zxid from this entry on stays above them,
                         // so zxids never go back and no stat is from the future.
@@ -292,6 +294,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             self.applied = Some(log_id);
             self.applied_next.store(log_id.index + 1, Ordering::Release);
+            if restored {
+                // Every node changed: checkpoint now rather than hold the whole tree's
+                // paths as dirty, and the restore itself, until snapCount more entries.
+                drop(self.submit_checkpoint());
+            }
             if let Some(responder) = responder {
                 responder.send(());
             }

@@ -226,6 +226,10 @@ impl Writer {
             }
         }
         self.buf.clear();
+        if self.buf.capacity() > 4 * MAX_UNSYNCED {
+            // A huge entry (a restore's whole tree) went out: do not keep its room.
+            self.buf = Vec::new();
+        }
         self.frames.clear();
         let result = match &self.failed {
             None => Ok(()),
