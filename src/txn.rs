@@ -81,6 +81,10 @@ pub enum TxnKind {
         sessions: Vec<(i64, i32)>,
         nodes: Vec<(String, Bytes)>,
     },
+    /// The leader's tree digest after `zxid`: every member compares its own at that
+    /// zxid when it applies this (ZooKeeper's per-txn digest, every 128 zxids). Changes
+    /// nothing.
+    DigestCheck { zxid: i64, digest: i64 },
 }
 
 #[cfg(test)]
@@ -112,6 +116,10 @@ mod tests {
                 last_zxid: 9,
                 sessions: vec![(5, 4000)],
                 nodes: vec![("/a".into(), Bytes::from_static(b"\x01"))],
+            },
+            TxnKind::DigestCheck {
+                zxid: 0x1_0000_0080,
+                digest: -7,
             },
         ] {
             let t = Txn {

@@ -214,15 +214,6 @@ async fn a_client_that_does_not_read_its_events_is_disconnected_past_the_bound()
     assert_eq!(d.get_data(&format!("/{long}0")).await.unwrap().0, b"after");
 }
 
-/// `mntr`'s value of `key` on a client port.
-fn mntr_value(port: u16, key: &str) -> i64 {
-    let text = four_letter_at(port, "mntr").expect("mntr");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}\t")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in mntr: {text}"))
-}
-
 /// globalOutstandingLimit: writes that cannot commit (the leader's followers are cut
 /// off) pile up on the leader only to the limit, divided by (voters - 1) as ZooKeeper's
 /// leader divides it; the rest wait in the client's socket. A session with nothing

@@ -248,6 +248,8 @@ pub static SNAPSHOT_RATE_LIMITED_COUNT: Counter = Counter::new("snapshot_rate_li
 pub static RESTORE_TIME: Summary = Summary::new("restore_time", 1000, None);
 pub static RESTORE_ERROR_COUNT: Counter = Counter::new("restore_error_count");
 pub static RESTORE_RATE_LIMITED_COUNT: Counter = Counter::new("restore_rate_limited_count");
+/// This member's tree digest differed from the leader's at a checked zxid.
+pub static DIGEST_MISMATCHES: Counter = Counter::new("digest_mismatches_count");
 /// A gauge in ZooKeeper's ServerStats (`auth_failed_count`), counted here.
 pub static AUTH_FAILED: Counter = Counter::new("auth_failed_count");
 pub static CLIENT_RESPONSE: BufferStats = BufferStats::new();
@@ -267,7 +269,7 @@ static LIVE_SUMMARIES: [&Summary; 12] = [
     &NODE_CHILDREN_WATCH,
 ];
 
-static LIVE_COUNTERS: [&Counter; 12] = [
+static LIVE_COUNTERS: [&Counter; 13] = [
     &COMMIT_COUNT,
     &PROPOSAL_COUNT,
     &CONNECTION_REQUEST_COUNT,
@@ -280,6 +282,7 @@ static LIVE_COUNTERS: [&Counter; 12] = [
     &SNAPSHOT_RATE_LIMITED_COUNT,
     &RESTORE_ERROR_COUNT,
     &RESTORE_RATE_LIMITED_COUNT,
+    &DIGEST_MISMATCHES,
 ];
 
 /// The kind of one of ZooKeeper's ServerMetrics.

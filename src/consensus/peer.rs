@@ -15,6 +15,14 @@
 //! [`PeerClient`] owns the outgoing connection to one member: it connects lazily, backs
 //! off after a failure, and fails every call in flight when the connection drops (the
 //! caller, openraft or the server, decides whether to retry).
+//!
+//! **Feature levels.** Every request frame ends with this build's [`FEATURES`] after
+//! the `(id, Request)` it carries. A member of an older release decodes its value and
+//! ignores the bytes after it (postcard reads what the type needs), and sends none
+//! itself, which reads as level 0. So the leader learns, from the frames each member
+//! sends it, what every member understands, and proposes log entries of a newer kind
+//! only once all of them do: a rolling upgrade never feeds a member an entry it cannot
+//! decode.
 
 use std::collections::HashMap;
 use std::io;
@@ -47,6 +55,26 @@ const SNAPSHOT_CHUNK: usize = 1 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// After a failed connect, calls fail fast for this long instead of piling up connects.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Feature level 1: the `Restore` and `DigestCheck` txn kinds.
+pub const RESTORE_AND_DIGEST_CHECK: u32 = 1;
+/// What this build understands beyond the first release's peer protocol and log.
+pub const FEATURES: u32 = RESTORE_AND_DIGEST_CHECK;
+
+/// A request frame: `(id, req)`, then this build's [`FEATURES`].
+fn request_frame(id: u64, req: &Request) -> io::Result<Bytes> {
+    let mut frame = encode(&(id, req))?;
+    frame.extend(encode(&FEATURES)?);
+    Ok(Bytes::from(frame))
+}
+
+/// A request frame's `(id, req)` and the sender's feature level (0: an older member,
+/// which sends no trailer).
+fn decode_request(frame: &[u8]) -> io::Result<((u64, Request), u32)> {
+    let (value, rest) = postcard::take_from_bytes::<(u64, Request)>(frame).map_err(io_err)?;
+    let features = postcard::from_bytes::<u32>(rest).unwrap_or(0);
+    Ok((value, features))
+}
 
 /// The first frame of every peer connection.
 #[derive(Serialize, Deserialize)]
@@ -145,6 +173,8 @@ impl std::fmt::Display for AppError {
 /// The server's answers to [`AppRequest`]s.
 pub trait PeerService: Send + Sync + 'static {
     fn handle(&self, from: u64, req: AppRequest) -> BoxFuture<'static, AppResponse>;
+    /// Member `from` sent a frame saying it understands feature `level` ([`FEATURES`]).
+    fn features(&self, from: u64, level: u32);
 }
 
 #[derive(Serialize, Deserialize)]
@@ -293,7 +323,7 @@ impl PeerClient {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         conn.waiters.lock().insert(id, tx);
-        let frame = Bytes::from(encode(&(id, req))?);
+        let frame = request_frame(id, &req)?;
         // A large frame (a restore's whole tree) needs time to cross and to be written
         // and synced on the other side: one more second per 32 MiB.
         let timeout = timeout + Duration::from_secs((frame.len() >> 25) as u64);
@@ -487,7 +517,8 @@ impl PeerServer {
             }
         });
         while let Some(frame) = stream.next().await {
-            let (id, req): (u64, Request) = decode(&frame?)?;
+            let ((id, req), features) = decode_request(&frame?)?;
+            self.service.features(from, features);
             let tx = tx.clone();
             if let Request::App(AppRequest::Propose(p)) = req {
                 // In order: this is what keeps a session's forwarded writes ordered.
@@ -554,5 +585,26 @@ impl PeerServer {
         let result = self.raft.install_full_snapshot(vote, snapshot).await;
         let _ = std::fs::remove_file(&path);
         result.map(|r| r.vote).map_err(io_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feature_trailer_is_invisible_to_older_members() {
+        let req = Request::App(AppRequest::Touch(vec![7, 9]));
+        let frame = request_frame(42, &req).unwrap();
+        // What a member of the first release does with it: decode and ignore the rest.
+        let (id, old): (u64, Request) = decode(&frame).unwrap();
+        assert_eq!(id, 42);
+        assert!(matches!(old, Request::App(AppRequest::Touch(ids)) if ids == [7, 9]));
+        // This release reads the level; a frame without a trailer is level 0.
+        let ((id, _), level) = decode_request(&frame).unwrap();
+        assert_eq!((id, level), (42, FEATURES));
+        let bare = encode(&(43u64, &req)).unwrap();
+        let ((id, _), level) = decode_request(&bare).unwrap();
+        assert_eq!((id, level), (43, 0));
     }
 }

@@ -285,6 +285,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     // commit_count (mntr), zkd_apply_seconds (/metrics)
                     crate::admin::metrics::applied(started.elapsed());
                     self.dirty.note(std::mem::take(&mut applied.dirty));
+                    if crate::storage::failpoint::reached("apply-diverge") {
+                        diverge(&mut tree, zxid);
+                    }
                     self.sink.applied(&tree, proposal.origin, applied);
                 }
                 EntryPayload::Membership(m) => {
@@ -352,6 +355,32 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
         snapshot::current(&self.storage)
     }
+}
+
+/// Failpoint `apply-diverge`: this member alone gets a node the others do not have, the
+/// divergence the digest checks exist to catch (crash tests arm it on one member).
+fn diverge(tree: &mut DataTree, zxid: i64) {
+    use jute::Record;
+    let mut body = bytes::BytesMut::new();
+    jute::CreateRequest {
+        path: "/zkd-failpoint-diverged".into(),
+        data: None,
+        acl: jute::ids::open_acl_unsafe(),
+        flags: 0,
+    }
+    .write(&mut body);
+    let txn = crate::txn::Txn {
+        session_id: 0,
+        cxid: 0,
+        time_ms: 0,
+        auth: Vec::new(),
+        kind: TxnKind::Request {
+            op: jute::op::CREATE,
+            body: body.freeze(),
+        },
+    };
+    tree.apply(zxid, &txn);
+    tracing::warn!("failpoint apply-diverge: this member's tree now differs");
 }
 
 /// The tree a received snapshot describes, and its zxid base.

@@ -290,7 +290,10 @@ impl Dispatcher {
                 self.conn.reply(xid, applied.zxid, 0, Bytes::new());
                 Flow::Close
             }
-            Reply::SessionCreated { .. } | Reply::Reaped | Reply::Restored => Flow::Continue,
+            Reply::SessionCreated { .. }
+            | Reply::Reaped
+            | Reply::Restored
+            | Reply::DigestChecked(_) => Flow::Continue,
         };
         self.server.stats.record_latency(started);
         self.conn.stats.response(op, started);

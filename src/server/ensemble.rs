@@ -29,9 +29,12 @@ use parking_lot::Mutex;
 
 use super::Server;
 use crate::consensus::network::Peers;
-use crate::consensus::peer::{AppError, AppRequest, AppResponse, LeaderContact, PeerService};
+use crate::consensus::peer::{
+    AppError, AppRequest, AppResponse, LeaderContact, PeerService, RESTORE_AND_DIGEST_CHECK,
+};
 use crate::consensus::{Proposal, Raft};
 use crate::storage::io_err;
+use crate::txn::TxnKind;
 
 /// How long a forwarded request may take at the leader (a reconfig: see
 /// [`super::reconfig::FORWARDED_RECONFIG_TIMEOUT`]).
@@ -52,7 +55,14 @@ pub struct Ensemble {
     owners: Mutex<HashMap<i64, u64>>,
     /// One reconfig at a time.
     pub reconfig: tokio::sync::Mutex<()>,
+    /// The feature level ([`crate::consensus::peer::FEATURES`]) each member's latest
+    /// frame to this one carried, and when (the leader hears from every member).
+    features: Mutex<HashMap<u64, (u32, Instant)>>,
 }
+
+/// How recently a member must have said what it understands for it to count: a member
+/// that is down may come back running an older release.
+const FEATURES_FRESH: Duration = Duration::from_secs(10);
 
 impl Ensemble {
     pub fn new(peers: Arc<Peers>) -> Ensemble {
@@ -63,6 +73,7 @@ impl Ensemble {
             serving_since: AtomicU64::new(0),
             owners: Mutex::new(HashMap::new()),
             reconfig: tokio::sync::Mutex::new(()),
+            features: Mutex::new(HashMap::new()),
         }
     }
 
@@ -79,6 +90,36 @@ impl Ensemble {
     /// A closed session has no owner any more.
     pub fn forget_session(&self, session_id: i64) {
         self.owners.lock().remove(&session_id);
+    }
+
+    fn note_features(&self, from: u64, level: u32) {
+        self.features.lock().insert(from, (level, Instant::now()));
+    }
+}
+
+impl Server {
+    /// Whether every other member of the current membership (voters and learners) has
+    /// told this one, lately, that it understands feature `level`: the gate for log
+    /// entries an older release cannot decode. Always true on a standalone server.
+    pub fn ensemble_understands(&self, level: u32) -> bool {
+        let (Some(ensemble), Some(raft)) = (self.ensemble.as_ref(), self.raft()) else {
+            return true;
+        };
+        let metrics = raft.metrics().borrow_watched().clone();
+        let members: Vec<u64> = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect();
+        let seen = ensemble.features.lock();
+        let me = self.config.server_id;
+        members.iter().all(|id| {
+            *id == me
+                || seen
+                    .get(id)
+                    .is_some_and(|(l, at)| *l >= level && at.elapsed() < FEATURES_FRESH)
+        })
     }
 }
 
@@ -171,6 +212,15 @@ impl Server {
         let raft = self
             .raft()
             .ok_or_else(|| AppError::Other("consensus is not running".into()))?;
+        if matches!(proposal.txn.kind, TxnKind::Restore { .. })
+            && !self.ensemble_understands(RESTORE_AND_DIGEST_CHECK)
+        {
+            return Err(AppError::Other(
+                "a member runs an older zkd, which cannot apply a restore (or has not been \
+                 heard from lately): finish the rolling upgrade first"
+                    .into(),
+            ));
+        }
         if let Some(ensemble) = &self.ensemble {
             // The leader's own txns (expiry, reaping) have no origin and no owner check.
             let session = proposal.txn.session_id;
@@ -328,6 +378,50 @@ impl PeerService for PeerHandler {
                 None => AppResponse::Proposed(Err(AppError::Other("shutting down".into()))),
             }
         })
+    }
+
+    fn features(&self, from: u64, level: u32) {
+        let Some(server) = self.0.upgrade() else {
+            return;
+        };
+        if let Some(ensemble) = &server.ensemble {
+            ensemble.note_features(from, level);
+        }
+    }
+}
+
+/// How many zxids apart the leader proposes its digest for every member to check.
+const DIGEST_CHECK_INTERVAL: i64 = 128;
+
+/// Leader: every [`DIGEST_CHECK_INTERVAL`] zxids, propose the tree's digest at its newest
+/// zxid ([`TxnKind::DigestCheck`]), so that every member compares its own (ZooKeeper
+/// carries the digest in every txn). Only once every member understands the entry, and
+/// only with `digest.enabled`.
+pub(super) async fn propose_digest_checks(server: Arc<Server>) {
+    if !server.config.digest_enabled {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = i64::MIN;
+    loop {
+        tick.tick().await;
+        if server.leading_epoch().is_none() {
+            continue;
+        }
+        let (zxid, digest) = {
+            let tree = server.tree.read();
+            (tree.last_zxid(), tree.digest())
+        };
+        if zxid < last.saturating_add(DIGEST_CHECK_INTERVAL)
+            || !server.ensemble_understands(RESTORE_AND_DIGEST_CHECK)
+        {
+            continue;
+        }
+        last = zxid;
+        server
+            .propose_internal(0, TxnKind::DigestCheck { zxid, digest })
+            .await;
     }
 }
 

@@ -36,7 +36,7 @@ use crate::config::Config;
 use crate::consensus::{self, ApplySink, ConsensusConfig, Proposal, Raft};
 use crate::session::SessionTracker;
 use crate::storage::Storage;
-use crate::tree::{Applied, DataTree, Reply};
+use crate::tree::{Applied, DataTree, DigestCheck, Reply};
 use crate::txn::{AuthId, Txn, TxnKind};
 use crate::watch::WatchManager;
 use registry::{ConnId, Registry};
@@ -353,6 +353,7 @@ impl Server {
         tokio::spawn(ensemble::follow_leader_changes(self.clone()));
         tokio::spawn(ensemble::watch_quorum(self.clone()));
         tokio::spawn(ensemble::report_touches(self.clone()));
+        tokio::spawn(ensemble::propose_digest_checks(self.clone()));
         if consensus::recover::rejoin_pending(&self.storage) {
             tokio::spawn(ensemble::add_back_configured(self.clone()));
         }
@@ -503,8 +504,23 @@ impl Server {
 
 impl ApplySink for Server {
     fn applied(&self, tree: &DataTree, origin: u64, applied: Applied) {
-        if applied.reply == Reply::Restored {
-            self.restored(tree);
+        match applied.reply {
+            Reply::Restored => self.restored(tree),
+            Reply::DigestChecked(DigestCheck::Mismatched { zxid, leader, mine }) => {
+                // ZooKeeper's reportDigestMismatch: counted, and logged at most once a
+                // second. The tree is not changed: an operator decides (compare with
+                // `zkd verify`, then resync this member from a snapshot).
+                crate::admin::metrics::DIGEST_MISMATCHES.inc();
+                static LOG: RateLog = RateLog::new();
+                if let Some(more) = LOG.allow() {
+                    tracing::error!(
+                        "Digests are not matching at zxid {zxid:#x}: the leader's is {leader}, \
+                         this member's {mine}; its tree has diverged from the leader's \
+                         ({more} more mismatches since the last such line)"
+                    );
+                }
+            }
+            _ => {}
         }
         if !applied.triggers.is_empty() {
             let events = self

@@ -4,7 +4,8 @@
 //!   test can kill -9 the process exactly there (mid-checkpoint, between a segment
 //!   rollover and the first write into it, ...);
 //! * [`error`]: from the N-th time it is reached on (the first, without `@N`), the I/O
-//!   operation at that point fails, as on a full or failing disk.
+//!   operation at that point fails, as on a full or failing disk;
+//! * [`reached`]: true the N-th time it is reached, and only then (a one-off fault).
 //!
 //! Unarmed, each is one cached environment lookup.
 
@@ -55,5 +56,14 @@ pub fn error(name: &str) -> io::Result<()> {
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// True the N-th time the failpoint `name` (armed as `name@N`) is reached, once.
+pub fn reached(name: &str) -> bool {
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    match armed() {
+        Some((armed, n)) if armed == name => HITS.fetch_add(1, Ordering::Relaxed) + 1 == n,
+        _ => false,
     }
 }

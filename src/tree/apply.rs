@@ -109,6 +109,9 @@ impl DataTree {
             TxnKind::Restore {
                 sessions, nodes, ..
             } => self.restore(zxid, sessions, nodes),
+            TxnKind::DigestCheck { zxid: at, digest } => {
+                Applied::reply_only(zxid, Reply::DigestChecked(self.digest.check(*at, *digest)))
+            }
             TxnKind::Request { op, body } => {
                 let mut fx = Effects::default();
                 let reply = self.request(zxid, txn, *op, body, &mut fx);

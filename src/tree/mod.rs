@@ -43,7 +43,7 @@ use bytes::Bytes;
 use jute::{Acl, StatPersisted};
 
 pub use acl::{check_perm, digest_valid, fixup_acl, ip_matches, ip_valid, mask_digest_ids};
-pub use digest::{zk_node_digest, DIGEST_VERSION};
+pub use digest::{zk_node_digest, DigestCheck, DIGEST_VERSION};
 pub use node::{data_of, Data, NodeKind, Znode, CONTAINER_OWNER, MAX_TTL};
 pub use path::CONFIG_PATH;
 pub use path::{ancestors, is_special, validate_path};
@@ -129,6 +129,8 @@ pub enum Reply {
     Reaped,
     /// The tree and session table were replaced ([`crate::txn::TxnKind::Restore`]).
     Restored,
+    /// The verdict on the leader's digest ([`crate::txn::TxnKind::DigestCheck`]).
+    DigestChecked(DigestCheck),
 }
 
 /// One watch trigger: `event_type` (a `jute::event` value) on `path`. `acl` is the ACL

@@ -1079,3 +1079,12 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// `mntr`'s value of `key` (e.g. `zk_outstanding_requests`) on a client port.
+pub fn mntr_value(port: u16, key: &str) -> i64 {
+    let text = four_letter_at(port, "mntr").expect("mntr");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}\t")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in mntr: {text}"))
+}

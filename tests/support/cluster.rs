@@ -96,6 +96,9 @@ struct Member {
     join: bool,
     /// Another zkd build to run instead of this test run's (see [`Cluster::set_binary`]).
     bin: Option<PathBuf>,
+    /// Environment of this member only, on top of [`ClusterOptions::env`]
+    /// (see [`Cluster::set_env`]).
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -154,6 +157,7 @@ impl Cluster {
                     dir,
                     join: false,
                     bin: opts.bin.clone(),
+                    env: Vec::new(),
                     child: None,
                 }
             })
@@ -256,6 +260,7 @@ impl Cluster {
                 None => zkd_command(&m.cfg_path()),
             };
             c.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
+            c.envs(m.env.iter().map(|(k, v)| (k, v)));
             c
         };
         if m.join {
@@ -297,6 +302,7 @@ impl Cluster {
             dir,
             join: true,
             bin: None,
+            env: Vec::new(),
             child: None,
         });
         self.write_config(n);
@@ -496,6 +502,15 @@ impl Cluster {
     pub fn restart(&mut self, i: usize) {
         self.restart_nowait(i);
         self.wait_ready(&[i], READY_TIMEOUT);
+    }
+
+    /// Give member i this environment from its next start on (e.g. a failpoint armed
+    /// on one member only).
+    pub fn set_env(&mut self, i: usize, env: &[(&str, &str)]) {
+        self.members[i].env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     }
 
     /// Run member i from `bin` from its next start on (`None`: this test run's build).

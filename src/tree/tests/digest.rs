@@ -118,3 +118,45 @@ fn every_128th_zxid_is_noted() {
     let history: Vec<(i64, i64)> = h.tree.digest_history().collect();
     assert_eq!(history.iter().map(|e| e.0).collect::<Vec<_>>(), [128, 256]);
 }
+
+#[test]
+fn a_digest_check_compares_this_trees_digest_at_the_leaders_zxid() {
+    let mut leader = H::new();
+    let mut member = H::new();
+    for h in [&mut leader, &mut member] {
+        h.create("/a", 0).unwrap();
+        h.set_data("/a", b"v", -1).unwrap();
+    }
+    let (zxid, digest) = (leader.zxid, leader.tree.digest());
+    let check = |zxid, digest| TxnKind::DigestCheck { zxid, digest };
+    let a = member.apply(check(zxid, digest));
+    assert_eq!(a.reply, Reply::DigestChecked(DigestCheck::Matched));
+    assert!(
+        a.dirty.is_empty() && a.triggers.is_empty(),
+        "a check changes nothing"
+    );
+    // A member whose tree differs at that zxid says so, with both values.
+    let mut diverged = H::new();
+    diverged.create("/a", 0).unwrap();
+    diverged.set_data("/a", b"other", -1).unwrap();
+    let mine = diverged.tree.digest();
+    let a = diverged.apply(check(zxid, digest));
+    assert_eq!(
+        a.reply,
+        Reply::DigestChecked(DigestCheck::Mismatched {
+            zxid,
+            leader: digest,
+            mine
+        })
+    );
+    // A zxid this tree has no digest for (older than its history, or never seen).
+    let a = member.apply(check(zxid + 1000, digest));
+    assert_eq!(a.reply, Reply::DigestChecked(DigestCheck::Unknown));
+    let mut off = H::with(TreeConfig {
+        digest_enabled: false,
+        ..TreeConfig::default()
+    });
+    off.create("/a", 0).unwrap();
+    let a = off.apply(check(off.zxid, digest));
+    assert_eq!(a.reply, Reply::DigestChecked(DigestCheck::Unknown));
+}
