@@ -85,6 +85,11 @@ pub enum TxnKind {
     /// zxid when it applies this (ZooKeeper's per-txn digest, every 128 zxids). Changes
     /// nothing.
     DigestCheck { zxid: i64, digest: i64 },
+    /// A local session (`localSessionsEnabled`) becomes an ensemble-wide one: the
+    /// session `Txn::session_id` joins the session table with its id and timeout, as
+    /// ZooKeeper's createSession of an upgraded session does. Proposed when the local
+    /// session creates its first ephemeral node, just before that create.
+    UpgradeSession { timeout_ms: i32 },
 }
 
 #[cfg(test)]
@@ -121,6 +126,7 @@ mod tests {
                 zxid: 0x1_0000_0080,
                 digest: -7,
             },
+            TxnKind::UpgradeSession { timeout_ms: 4000 },
         ] {
             let t = Txn {
                 kind,

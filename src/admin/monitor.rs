@@ -413,7 +413,10 @@ pub fn gauges(server: &Server, asking: bool) -> Vec<(&'static str, Val)> {
         ("ephemerals_count", Val::Int(ephemerals)),
         ("approximate_data_size", Val::Int(data_size)),
         ("global_sessions", Val::Int(sessions)),
-        ("local_sessions", Val::Int(0)),
+        (
+            "local_sessions",
+            Val::Int(server.local_sessions.lock().len() as i64),
+        ),
         ("open_file_descriptor_count", Val::Int(open_fds())),
         ("max_file_descriptor_count", Val::Int(max_fds())),
         ("connection_drop_probability", Val::Float(0.0)),

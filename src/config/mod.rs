@@ -63,6 +63,10 @@ pub struct Config {
     pub autopurge_snap_retain_count: u32,
     pub autopurge_purge_interval: u32,
     pub readonly_mode_enabled: bool,
+    /// `localSessionsEnabled`, `localSessionsUpgradingEnabled` (ensembles only, as in
+    /// ZooKeeper): new sessions live on the member they connect to, without a log entry.
+    pub local_sessions_enabled: bool,
+    pub local_sessions_upgrading_enabled: bool,
     /// The AdminServer (`admin.enableServer`, `admin.serverAddress`, `admin.serverPort`,
     /// `admin.commandURL`).
     pub admin_enable_server: bool,
@@ -142,6 +146,8 @@ impl Default for Config {
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval: 0,
             readonly_mode_enabled: false,
+            local_sessions_enabled: false,
+            local_sessions_upgrading_enabled: false,
             admin_enable_server: true,
             admin_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             admin_port: 8080,
@@ -433,6 +439,8 @@ impl Config {
             "autopurge.snapRetainCount" => self.autopurge_snap_retain_count = num(value)? as u32,
             "autopurge.purgeInterval" => self.autopurge_purge_interval = num(value)? as u32,
             "readonlymode.enabled" => self.readonly_mode_enabled = flag(value)?,
+            "localSessionsEnabled" => self.local_sessions_enabled = flag(value)?,
+            "localSessionsUpgradingEnabled" => self.local_sessions_upgrading_enabled = flag(value)?,
             "admin.enableServer" => self.admin_enable_server = flag(value)?,
             "admin.serverAddress" => {
                 self.admin_address = value.trim().parse().map_err(|_| bad("address"))?

@@ -58,8 +58,10 @@ const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Feature level 1: the `Restore` and `DigestCheck` txn kinds.
 pub const RESTORE_AND_DIGEST_CHECK: u32 = 1;
+/// Feature level 2: the `UpgradeSession` txn kind (local sessions).
+pub const LOCAL_SESSIONS: u32 = 2;
 /// What this build understands beyond the first release's peer protocol and log.
-pub const FEATURES: u32 = RESTORE_AND_DIGEST_CHECK;
+pub const FEATURES: u32 = LOCAL_SESSIONS;
 
 /// A request frame: `(id, req)`, then this build's [`FEATURES`].
 fn request_frame(id: u64, req: &Request) -> io::Result<Bytes> {

@@ -130,6 +130,29 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
     }
     let timeout = server.config.negotiate_timeout(req.time_out);
     let read_only = req.read_only.map(|_| false);
+    if req.session_id == 0 && server.local_sessions_on() {
+        // localSessionsEnabled: the session lives here, without a log entry.
+        return accept_local(
+            server,
+            conn,
+            server.local_session_id(),
+            timeout,
+            read_only,
+            false,
+        );
+    }
+    if req.session_id != 0 && server.local_sessions.lock().contains(req.session_id) {
+        // One of this member's local sessions reattaches (only here: no other member
+        // knows it, so elsewhere it is expired, as in ZooKeeper).
+        let id = req.session_id;
+        server.connections.close_session(id, Some(conn.id));
+        if !password_matches(id, &req.passwd) {
+            tracing::info!(%peer, "local session {id:#x}: wrong password");
+            send_expired(conn, read_only);
+            return false;
+        }
+        return accept_local(server, conn, id, timeout, read_only, true);
+    }
     let session_id = if req.session_id == 0 {
         let rx = match server
             .propose(
@@ -178,13 +201,7 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
             };
         if !valid {
             tracing::info!(%peer, "session {id:#x} is expired or its password is wrong");
-            conn.send(record_frame(&jute::ConnectResponse {
-                protocol_version: 0,
-                time_out: 0,
-                session_id: 0,
-                passwd: Bytes::from_static(&[0u8; 16]),
-                read_only,
-            }));
+            send_expired(conn, read_only);
             return false;
         }
         tracing::info!(%peer, "session {id:#x} reattached");
@@ -219,6 +236,43 @@ async fn revalidate_patiently(server: &Server, session_id: i64, timeout_ms: i32)
 }
 
 /// Bind the connection to its session and send the ConnectResponse.
+/// Take `session_id` as one of this member's local sessions: a new one, or one that
+/// reattaches (`reattach`), with a fresh clock either way.
+fn accept_local(
+    server: &Server,
+    conn: &ConnHandle,
+    session_id: i64,
+    timeout: i32,
+    read_only: Option<bool>,
+    reattach: bool,
+) -> bool {
+    {
+        let mut local = server.local_sessions.lock();
+        if reattach {
+            local.set_timeout(session_id, timeout, Instant::now());
+        } else {
+            local.add(session_id, timeout, Instant::now());
+        }
+    }
+    conn.local_session.store(true, Ordering::Relaxed);
+    let what = if reattach { "reattached" } else { "created" };
+    tracing::info!(peer = %conn.peer, "local session {session_id:#x} {what}, timeout {timeout} ms");
+    accept_session(conn, session_id, timeout, read_only);
+    true
+}
+
+/// ZooKeeper's answer to a reattach it refuses: a ConnectResponse with timeout 0, which
+/// a client takes as "session expired".
+fn send_expired(conn: &ConnHandle, read_only: Option<bool>) {
+    conn.send(record_frame(&jute::ConnectResponse {
+        protocol_version: 0,
+        time_out: 0,
+        session_id: 0,
+        passwd: Bytes::from_static(&[0u8; 16]),
+        read_only,
+    }));
+}
+
 fn accept_session(conn: &ConnHandle, session_id: i64, timeout: i32, read_only: Option<bool>) {
     conn.session_id.store(session_id, Ordering::Relaxed);
     conn.send(record_frame(&jute::ConnectResponse {

@@ -74,6 +74,25 @@ fn is_write(opcode: i32) -> bool {
     )
 }
 
+/// Whether a create, create2 or multi makes an ephemeral node: what needs a local
+/// session upgraded (ZooKeeper's `checkUpgradeSession` looks at exactly these ops).
+fn creates_ephemeral(opcode: i32, body: &[u8]) -> bool {
+    use jute::create_flags::{EPHEMERAL, EPHEMERAL_SEQUENTIAL};
+    let ephemeral = |flags: i32| flags == EPHEMERAL || flags == EPHEMERAL_SEQUENTIAL;
+    match opcode {
+        op::CREATE | op::CREATE2 => {
+            jute::CreateRequest::decode(body).is_ok_and(|r| ephemeral(r.flags))
+        }
+        op::MULTI => jute::MultiRequest::decode(body).is_ok_and(|m| {
+            m.ops.iter().any(|o| {
+                matches!(o, jute::MultiOp::Create { op, req }
+                    if (*op == op::CREATE || *op == op::CREATE2) && ephemeral(req.flags))
+            })
+        }),
+        _ => false,
+    }
+}
+
 fn is_session_moved(e: &std::io::Error) -> bool {
     use crate::consensus::peer::AppError;
     e.get_ref()
@@ -125,7 +144,14 @@ impl Dispatcher {
         };
         let body = packet.slice(8.min(packet.len())..);
         let session_id = self.conn.session_id();
-        server.sessions.lock().touch(session_id, Instant::now());
+        if self.conn.is_local_session() {
+            server
+                .local_sessions
+                .lock()
+                .touch(session_id, Instant::now());
+        } else {
+            server.sessions.lock().touch(session_id, Instant::now());
+        }
         if header.xid >= 0 {
             self.conn
                 .last_cxid
@@ -152,6 +178,11 @@ impl Dispatcher {
             op::AUTH => return self.authenticate(header.xid, &body),
             op::SASL => return self.sasl(header.xid, &body),
             _ if !self.may_proceed(header.xid) => return Flow::Close,
+            op::CLOSE_SESSION if self.conn.is_local_session() => {
+                // Nothing to replicate: a local session has no ephemerals.
+                server.local_sessions.lock().remove(session_id);
+                return self.answer(header.xid, op::CLOSE_SESSION, started, Reply::SessionClosed);
+            }
             op::CLOSE_SESSION => {
                 server.sessions.lock().mark_closing(session_id);
                 return self
@@ -164,6 +195,22 @@ impl Dispatcher {
                     .await;
             }
             opcode if is_write(opcode) => {
+                if self.conn.is_local_session() && creates_ephemeral(opcode, &body) {
+                    if server.config.local_sessions_upgrading_enabled {
+                        if self.upgrade_session().await == Flow::Close {
+                            return Flow::Close;
+                        }
+                    } else if opcode != op::MULTI {
+                        let refused = Reply::Response {
+                            err: err::EPHEMERAL_ON_LOCAL_SESSION,
+                            body: Bytes::new(),
+                        };
+                        return self.answer(header.xid, opcode, started, refused);
+                    }
+                    // A multi goes on: apply fails its ephemeral create with
+                    // SessionExpired (the session is in no table), as ZooKeeper's leader
+                    // does, and the multi fails whole.
+                }
                 let kind = TxnKind::Request { op: opcode, body };
                 return self.propose(header.xid, opcode, started, kind).await;
             }
@@ -176,13 +223,7 @@ impl Dispatcher {
                 tokio::spawn(async move {
                     let _ = tx.send(server.client_reconfig(auth, body).await);
                 });
-                self.queue.push_back(Pending::Write {
-                    xid: header.xid,
-                    op: op::RECONFIG,
-                    started,
-                    rx,
-                });
-                return Flow::Continue;
+                return self.queue_write(header.xid, op::RECONFIG, started, rx);
             }
             opcode => {
                 let read = Pending::Read {
@@ -200,22 +241,73 @@ impl Dispatcher {
         Flow::Continue
     }
 
-    async fn propose(&mut self, xid: i32, op: i32, started: Instant, kind: TxnKind) -> Flow {
+    /// Answer a request in its turn (after what is queued before it) without a txn.
+    fn answer(&mut self, xid: i32, op: i32, started: Instant, reply: Reply) -> Flow {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Applied::reply_only(self.server.last_zxid(), reply));
+        self.queue_write(xid, op, started, rx)
+    }
+
+    /// Queue a write whose result `rx` will bring: later requests wait behind it.
+    fn queue_write(
+        &mut self,
+        xid: i32,
+        op: i32,
+        started: Instant,
+        rx: oneshot::Receiver<Applied>,
+    ) -> Flow {
+        self.queue.push_back(Pending::Write {
+            xid,
+            op,
+            started,
+            rx,
+        });
+        Flow::Continue
+    }
+
+    /// A local session's first ephemeral: it becomes an ensemble-wide session first
+    /// (ZooKeeper's upgrade), its `UpgradeSession` proposed ahead of the create.
+    async fn upgrade_session(&mut self) -> Flow {
+        let server = &self.server;
+        let session_id = self.conn.session_id();
+        let timeout_ms = server
+            .local_sessions
+            .lock()
+            .timeout_ms(session_id)
+            .unwrap_or(server.config.negotiate_timeout(0));
+        let kind = TxnKind::UpgradeSession { timeout_ms };
         let auth = self.conn.auth_ids();
-        match self
-            .server
-            .propose(self.conn.id, self.conn.session_id(), xid, auth, kind)
+        if let Err(e) = server
+            .propose(self.conn.id, session_id, 0, auth, kind)
             .await
         {
-            Ok(rx) => {
-                self.queue.push_back(Pending::Write {
-                    xid,
-                    op,
-                    started,
-                    rx,
-                });
-                Flow::Continue
-            }
+            tracing::warn!(peer = %self.conn.peer, "cannot upgrade local session {session_id:#x}: {e}; closing");
+            return Flow::Close;
+        }
+        server.local_sessions.lock().remove(session_id);
+        self.conn
+            .local_session
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(peer = %self.conn.peer, "local session {session_id:#x} upgraded to a global session");
+        Flow::Continue
+    }
+
+    async fn propose(&mut self, xid: i32, op: i32, started: Instant, kind: TxnKind) -> Flow {
+        let auth = self.conn.auth_ids();
+        // A local session is in no member's table: its writes go in as the server's
+        // own (session 0), which apply accepts for everything but an ephemeral create
+        // (those upgrade the session first).
+        let session_id = if self.conn.is_local_session() {
+            0
+        } else {
+            self.conn.session_id()
+        };
+        match self
+            .server
+            .propose(self.conn.id, session_id, xid, auth, kind)
+            .await
+        {
+            Ok(rx) => self.queue_write(xid, op, started, rx),
             Err(e) if is_session_moved(&e) => {
                 // ZooKeeper's answer to a write on a stale connection of a session that
                 // has reattached to another member.
@@ -256,13 +348,7 @@ impl Dispatcher {
                 Err(e) => tracing::info!("sync failed: {e}"),
             }
         });
-        self.queue.push_back(Pending::Write {
-            xid,
-            op: op::SYNC,
-            started,
-            rx,
-        });
-        Flow::Continue
+        self.queue_write(xid, op::SYNC, started, rx)
     }
 
     /// The head write was applied: reply, then run the reads that waited for it.

@@ -30,7 +30,8 @@ use parking_lot::Mutex;
 use super::Server;
 use crate::consensus::network::Peers;
 use crate::consensus::peer::{
-    AppError, AppRequest, AppResponse, LeaderContact, PeerService, RESTORE_AND_DIGEST_CHECK,
+    AppError, AppRequest, AppResponse, LeaderContact, PeerService, LOCAL_SESSIONS,
+    RESTORE_AND_DIGEST_CHECK,
 };
 use crate::consensus::{Proposal, Raft};
 use crate::storage::io_err;
@@ -212,6 +213,15 @@ impl Server {
         let raft = self
             .raft()
             .ok_or_else(|| AppError::Other("consensus is not running".into()))?;
+        if matches!(proposal.txn.kind, TxnKind::UpgradeSession { .. })
+            && !self.ensemble_understands(LOCAL_SESSIONS)
+        {
+            return Err(AppError::Other(
+                "a member runs an older zkd, which cannot upgrade a local session: finish \
+                 the rolling upgrade before enabling localSessionsEnabled"
+                    .into(),
+            ));
+        }
         if matches!(proposal.txn.kind, TxnKind::Restore { .. })
             && !self.ensemble_understands(RESTORE_AND_DIGEST_CHECK)
         {

@@ -100,6 +100,9 @@ pub struct Server {
     pub watches: Mutex<WatchManager>,
     pub connections: Registry,
     pub sessions: Mutex<SessionTracker>,
+    /// This member's local sessions (`localSessionsEnabled`): not in the replicated
+    /// table; expired here, by their own clock, with nothing to replicate.
+    pub local_sessions: Mutex<SessionTracker>,
     pub stats: Stats,
     /// Outstanding requests over all connections, their bound, the connection throttle.
     pub overload: throttle::Overload,
@@ -189,6 +192,7 @@ impl Server {
         let server = Arc::new(Server {
             overload,
             sessions: Mutex::new(SessionTracker::new(config.tick_time, started)),
+            local_sessions: Mutex::new(SessionTracker::new(config.tick_time, started)),
             config,
             tree: tree.clone(),
             watches: Mutex::new(WatchManager::default()),
@@ -357,6 +361,12 @@ impl Server {
         if consensus::recover::rejoin_pending(&self.storage) {
             tokio::spawn(ensemble::add_back_configured(self.clone()));
         }
+    }
+
+    /// Whether new sessions are local to this member (`localSessionsEnabled`, which
+    /// ZooKeeper only honours in an ensemble).
+    pub fn local_sessions_on(&self) -> bool {
+        self.config.local_sessions_enabled && self.ensemble.is_some()
     }
 
     /// Whether this member may serve clients now (always, when standalone).
@@ -624,12 +634,27 @@ impl RateLog {
     }
 }
 
-/// Every tick: propose closeSession for sessions that missed their deadline.
+/// Every tick: propose closeSession for sessions that missed their deadline (the
+/// leader), and close the connections of this member's local sessions that did.
 async fn expire_sessions(server: Arc<Server>) {
     let mut tick = tokio::time::interval(server.config.tick_time);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let expired_local = {
+            let mut local = server.local_sessions.lock();
+            let _ = local.take_touched(); // nobody reports local sessions
+            let expired = local.expire(Instant::now());
+            for id in &expired {
+                local.remove(*id);
+            }
+            expired
+        };
+        for session_id in expired_local {
+            tracing::info!("local session {session_id:#x} expired");
+            crate::admin::metrics::STALE_SESSIONS_EXPIRED.inc();
+            server.connections.close_session(session_id, None);
+        }
         let expired = match server.leader_tracker() {
             Some(mut tracker) => tracker.expire(Instant::now()),
             None => continue,

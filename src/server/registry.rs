@@ -108,6 +108,8 @@ pub struct ConnHandle {
     pub stats: crate::admin::monitor::ConnStats,
     /// A read-only session, served by a member without a quorum (`readonlymode.enabled`).
     pub read_only: std::sync::atomic::AtomicBool,
+    /// A local session (`localSessionsEnabled`): known to this member only.
+    pub local_session: std::sync::atomic::AtomicBool,
     tx: mpsc::UnboundedSender<Outbound>,
     backlog: Arc<Backlog>,
     /// The server-wide sent-packet counter (`srvr`'s "Sent").
@@ -137,6 +139,7 @@ impl ConnHandle {
             last_zxid: AtomicI64::new(-1),
             stats: Default::default(),
             read_only: std::sync::atomic::AtomicBool::new(false),
+            local_session: std::sync::atomic::AtomicBool::new(false),
             tx,
             backlog,
             server_sent,
@@ -196,6 +199,10 @@ impl ConnHandle {
 
     pub fn is_read_only(&self) -> bool {
         self.read_only.load(Ordering::Relaxed)
+    }
+
+    pub fn is_local_session(&self) -> bool {
+        self.local_session.load(Ordering::Relaxed)
     }
 
     pub fn auth_ids(&self) -> Vec<AuthId> {

@@ -126,6 +126,13 @@ impl SessionTracker {
         self.touched.remove(&session_id);
     }
 
+    /// The session's timeout, if it is tracked.
+    pub fn timeout_ms(&self, session_id: i64) -> Option<i32> {
+        self.sessions
+            .get(&session_id)
+            .map(|e| e.timeout.as_millis().min(i32::MAX as u128) as i32)
+    }
+
     pub fn contains(&self, session_id: i64) -> bool {
         self.sessions.contains_key(&session_id)
     }

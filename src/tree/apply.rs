@@ -103,6 +103,9 @@ impl DataTree {
             TxnKind::CreateSession { timeout_ms } => {
                 self.create_session(zxid, txn.time_ms, *timeout_ms)
             }
+            TxnKind::UpgradeSession { timeout_ms } => {
+                self.upgrade_session(zxid, txn.session_id, *timeout_ms)
+            }
             TxnKind::CloseSession => self.close_session(zxid, txn.session_id),
             TxnKind::Reap { paths } => self.reap(zxid, txn.time_ms, paths),
             TxnKind::SetConfig { members } => self.set_config(zxid, txn.time_ms, members),

@@ -98,6 +98,32 @@ impl DataTree {
         }
     }
 
+    /// A local session joins the table under its own id (an id already there keeps its
+    /// entry: the upgrade was proposed twice).
+    pub(super) fn upgrade_session(
+        &mut self,
+        zxid: i64,
+        session_id: i64,
+        timeout_ms: i32,
+    ) -> Applied {
+        let timeout_ms = self
+            .sessions
+            .entry(session_id)
+            .or_insert(SessionInfo { timeout_ms })
+            .timeout_ms;
+        Applied {
+            zxid,
+            reply: Reply::SessionCreated {
+                session_id,
+                timeout_ms,
+            },
+            triggers: Vec::new(),
+            dirty: vec![Dirty::Session(session_id)],
+            closed_session: None,
+            quota_exceeded: Vec::new(),
+        }
+    }
+
     /// Remove the session and delete its ephemerals in ZooKeeper's order, each like a
     /// delete (NodeDeleted + parent NodeChildrenChanged). Ephemerals are deleted even if
     /// the session is unknown (nothing is there for a truly unknown id).
