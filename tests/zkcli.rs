@@ -422,3 +422,43 @@ async fn zkcli_acls_and_auth() {
     );
     assert_in_order(&out, &["Insufficient permission : /secret", "s"]);
 }
+
+/// zkCli's quota commands (the example of the parity issue: `setquota -n 2 /a` then
+/// `listquota /a`), run on zkd and on Apache ZooKeeper 3.9.5 in one test: the outputs
+/// must be the same, line for line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zkcli_quotas_print_what_zookeeper_prints() {
+    let cli = zkcli_path();
+    let script = [
+        "create /a x",
+        "create /a/c1 yy",
+        "create /a/c2 zzz",
+        "setquota -n 2 /a",
+        "listquota /a",
+        "create /a/c3 w",
+        "listquota /a",
+        "setquota -b 100 /a/c1",
+        "setquota -N 10 -B 1000 /a",
+        "listquota /a",
+        "delquota -n /a",
+        "listquota /a",
+        "delquota /a",
+        "listquota /a",
+        "setquota -n 1 /nope",
+    ];
+    let mut outputs = Vec::new();
+    for reference in [false, true] {
+        let server = TestServer::start_with(ServerOptions {
+            reference,
+            ..ServerOptions::default()
+        });
+        outputs.push(run_script(&server, &cli, &script));
+    }
+    let (zkd, zk) = (&outputs[0], &outputs[1]);
+    assert!(
+        zk.iter()
+            .any(|l| l.starts_with("Output stat for /a count=")),
+        "ZooKeeper's listquota printed no stat: {zk:#?}"
+    );
+    assert_eq!(zkd, zk, "zkd (left) and ZooKeeper (right) differ");
+}
