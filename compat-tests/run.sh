@@ -9,7 +9,8 @@
 # trip (migration.sh: ZooKeeper dataDir -> zkd import/verify/export -> ZooKeeper);
 # with the differential runner (diff.sh): seeded random operation sequences
 # over the raw protocol, every reply and watch event compared between the two;
-# with TLS and SASL clients (security.sh: Java over Netty, zkCli, kazoo); and with
+# with TLS and SASL clients (security.sh: Java over Netty, zkCli, kazoo); kazoo's view of
+# quota usage (kazoo/kazoo_quota.py, both servers alike); and with
 # applications:
 # Curator 5.9's recipes (curator.sh), Hadoop's HA elector (hadoop.sh) and Kafka 3.9
 # brokers (kafka.sh), each on both servers.
@@ -263,6 +264,22 @@ fi
 if [ $zkd_up = 1 ]; then
     check "zktop shows zkd" \
         bash -c '"$0" "$1" > "$2" 2>&1' "$COMPAT_DIR/zktop.sh" "$ZKD_PORT" "$RES/zktop-zkd.txt"
+fi
+
+# ---------------------------------------------------------------- kazoo quotas
+# kazoo writes a quota the way zkCli's setquota does and follows the usage the server
+# keeps in zookeeper_stats (kazoo/kazoo_quota.py): both servers must print the same.
+if [ $zk_up = 1 ] && [ $zkd_up = 1 ]; then
+    KQ="$COMPAT_DIR/kazoo/kazoo_quota.py" PY="$COMPAT_DIR/.work/venv/bin/python"
+    "$PY" "$KQ" "127.0.0.1:$ZK_PORT" > "$RES/kazoo-quota-zk.txt" 2>&1; kq_zk=$?
+    "$PY" "$KQ" "127.0.0.1:$ZKD_PORT" > "$RES/kazoo-quota-zkd.txt" 2>&1; kq_zkd=$?
+    if [ $kq_zk = 0 ] && [ $kq_zkd = 0 ] &&
+        diff -u "$RES/kazoo-quota-zk.txt" "$RES/kazoo-quota-zkd.txt" > "$RES/kazoo-quota.diff"; then
+        pass "kazoo quota usage: the same on both ($(wc -l < "$RES/kazoo-quota-zkd.txt") observations)"
+    else
+        fail "kazoo quota usage (exit $kq_zk / $kq_zkd)"
+        sed 's/^/    /' "$RES/kazoo-quota.diff" "$RES/kazoo-quota-zkd.txt" | head -n 30
+    fi
 fi
 
 # ---------------------------------------------------------------- migration
