@@ -419,7 +419,10 @@ pub fn gauges(server: &Server, asking: bool) -> Vec<(&'static str, Val)> {
         ),
         ("open_file_descriptor_count", Val::Int(open_fds())),
         ("max_file_descriptor_count", Val::Int(max_fds())),
-        ("connection_drop_probability", Val::Float(0.0)),
+        (
+            "connection_drop_probability",
+            Val::Float(server.overload.drop_probability()),
+        ),
         ("last_client_response_size", Val::Int(last)),
         ("max_client_response_size", Val::Int(rmax)),
         ("min_client_response_size", Val::Int(rmin)),

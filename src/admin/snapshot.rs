@@ -18,6 +18,7 @@
 //! are rate limited (429): see [`RateLimiter`].
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,29 @@ impl RateLimiter {
 pub struct Limits {
     snapshot: RateLimiter,
     restore: RateLimiter,
+    /// A snapshot is being written or sent: one at a time, so that callers repeating
+    /// the command (or reading its answer slowly) cannot hold several copies of a
+    /// large tree. ZooKeeper streams its snapshot from a file instead.
+    snapshot_busy: Arc<AtomicBool>,
+}
+
+/// A snapshot's bytes; dropping them (the answer sent, or its connection gone) frees the
+/// slot for the next snapshot.
+struct HeldSnapshot {
+    bytes: Vec<u8>,
+    busy: Arc<AtomicBool>,
+}
+
+impl AsRef<[u8]> for HeldSnapshot {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for HeldSnapshot {
+    fn drop(&mut self) {
+        self.busy.store(false, Ordering::Release);
+    }
 }
 
 impl Limits {
@@ -83,6 +107,7 @@ impl Limits {
             // restore limiter with MILLISECONDS from the same property.
             snapshot: RateLimiter::new(Duration::from_micros(interval_ms), now),
             restore: RateLimiter::new(Duration::from_millis(interval_ms), now),
+            snapshot_busy: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -222,33 +247,46 @@ pub async fn snapshot(
     ) {
         return *refused;
     }
+    let busy = limits.snapshot_busy.clone();
+    if busy
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        metrics::SNAPSHOT_RATE_LIMITED_COUNT.inc();
+        tracing::warn!("AdminServer snapshot refused: another one is still being written or sent");
+        return status_only(StatusCode::TOO_MANY_REQUESTS, "snapshot", None);
+    }
+    // From here the slot is released when `held` (in the end: the answer's body) drops.
+    let mut held = HeldSnapshot {
+        bytes: Vec::new(),
+        busy,
+    };
     let started = Instant::now();
     let tree = server.tree.clone();
     let written = tokio::task::spawn_blocking(move || {
         let tree = tree.read();
         let zxid = tree.last_zxid();
-        crate::migrate::export::write_snapshot(&tree, Vec::new(), true, |_, _| {})
-            .map(|(bytes, w)| (zxid, bytes, w.znodes))
+        let out = std::mem::take(&mut held.bytes);
+        crate::migrate::export::write_snapshot(&tree, out, true, |_, _| {}).map(|(bytes, w)| {
+            held.bytes = bytes;
+            (zxid, held, w.znodes)
+        })
     })
     .await;
-    let (zxid, bytes, znodes) = match written {
+    let (zxid, held, znodes) = match written {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => return snapshot_failed(e.to_string()),
         Err(e) => return snapshot_failed(e.to_string()),
     };
+    let size = held.bytes.len();
     tracing::info!(
         zxid = format_args!("{zxid:#x}"),
-        "AdminServer snapshot: {znodes} znodes, {} bytes in {} ms",
-        bytes.len(),
+        "AdminServer snapshot: {znodes} znodes, {size} bytes in {} ms",
         started.elapsed().as_millis()
     );
-    let size = bytes.len();
     let mut resp = if streaming {
-        super::http::respond(
-            StatusCode::OK,
-            "application/octet-stream",
-            Bytes::from(bytes),
-        )
+        let body = Bytes::from_owner(held);
+        super::http::respond(StatusCode::OK, "application/octet-stream", body)
     } else {
         status_only(StatusCode::OK, "snapshot", None)
     };

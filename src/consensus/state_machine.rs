@@ -275,10 +275,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         // The restored tree's zxids may be anyone's (a ZooKeeper
                         // snapshot's): every zxid from this entry on stays above them,
                         // so zxids never go back and no stat is from the future.
-                        let floor = last_zxid.saturating_add(1) - log_id.index as i64;
+                        let floor = last_zxid
+                            .saturating_add(1)
+                            .saturating_sub(log_id.index as i64);
                         self.zxid_base = self.zxid_base.max(floor);
                     }
-                    let zxid = self.zxid_base + log_id.index as i64;
+                    // Saturating: an entry must never panic the apply of every replica
+                    // (the restore refuses zxids anywhere near the limit).
+                    let zxid = self.zxid_base.saturating_add(log_id.index as i64);
                     let mut tree = self.tree.write();
                     let started = std::time::Instant::now();
                     let mut applied = tree.apply(zxid, &proposal.txn);

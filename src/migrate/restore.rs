@@ -16,6 +16,15 @@ use super::zk_snapshot::{decode_snapshot, decompress, Compression};
 use super::{hex, Error, Result};
 use crate::txn::TxnKind;
 
+/// The longest decompressed stream taken (a compressed body could be a bomb).
+const MAX_STREAM: usize = 1 << 30;
+/// The largest restore entry: one log entry has to fit a peer frame and a log segment's
+/// copy of it (512 MiB each), with room to spare.
+pub const MAX_ENTRY: usize = 384 << 20;
+/// zxids above this are refused: zkd's zxids continue above the restored ones and must
+/// not overflow.
+const MAX_ZXID: i64 = 1 << 62;
+
 /// A snapshot stream ready to be proposed.
 pub struct RestoreImage {
     /// The newest zxid the snapshot names: its lastProcessedZxid, or else the newest
@@ -34,7 +43,7 @@ pub fn restore_image(stream: &[u8], source: SourceConfig) -> Result<RestoreImage
     let stream = match compression {
         Compression::None => stream,
         c => {
-            decompressed = decompress(stream, c).map_err(Error::new)?;
+            decompressed = decompress(stream, c, MAX_STREAM).map_err(Error::new)?;
             &decompressed[..]
         }
     };
@@ -45,8 +54,16 @@ pub fn restore_image(stream: &[u8], source: SourceConfig) -> Result<RestoreImage
         .map(|n| n.stat.czxid.max(n.stat.mzxid).max(n.stat.pzxid))
         .max()
         .unwrap_or(0);
-    snap.zxid = snap.last_processed_zxid.unwrap_or(newest_stat);
+    // Also the newest stat: no node may be ahead of the zxids handed out afterwards.
+    snap.zxid = snap.last_processed_zxid.unwrap_or(0).max(newest_stat);
     let last_zxid = snap.zxid;
+    if !(0..=MAX_ZXID).contains(&last_zxid) {
+        return Err(Error::new(format!(
+            "the snapshot names zxid {}, outside 0..={}",
+            hex(last_zxid),
+            hex(MAX_ZXID)
+        )));
+    }
     let recorded = snap
         .digest
         .filter(|&(at, version, _)| at == last_zxid && version == crate::tree::DIGEST_VERSION)
@@ -72,6 +89,17 @@ pub fn restore_image(stream: &[u8], source: SourceConfig) -> Result<RestoreImage
         let (znode, _) = to_znode(&tree, path, node, &mut acl_cache)?;
         nodes.push((path.clone(), znode.encode().freeze()));
     }
+    // What the entry will take (each node's ACL is written out in full, where the
+    // snapshot had a reference): refused before it is proposed if it cannot be one.
+    let size: usize = nodes.iter().map(|(p, n)| p.len() + n.len() + 10).sum();
+    if size > MAX_ENTRY {
+        return Err(Error::new(format!(
+            "the tree takes {} MiB as one log entry, more than {} MiB: restore a smaller \
+             tree, or move this one with zkd import (docs/migration.md)",
+            size >> 20,
+            MAX_ENTRY >> 20
+        )));
+    }
     let mut sessions: Vec<(i64, i32)> = tree.sessions.iter().map(|(&id, &t)| (id, t)).collect();
     sessions.sort_unstable();
     Ok(RestoreImage {
@@ -85,4 +113,70 @@ pub fn restore_image(stream: &[u8], source: SourceConfig) -> Result<RestoreImage
             nodes,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::{DataTree, TreeConfig};
+
+    /// `tree` as the AdminServer's snapshot command streams it.
+    fn stream_of(tree: &DataTree) -> Vec<u8> {
+        crate::migrate::export::write_snapshot(tree, Vec::new(), true, |_, _| {})
+            .unwrap()
+            .0
+    }
+
+    fn tree_at(last_zxid: i64) -> DataTree {
+        let fresh = DataTree::new(TreeConfig::default());
+        let nodes: Vec<_> = fresh
+            .iter_nodes()
+            .map(|(p, n)| {
+                (
+                    p,
+                    crate::tree::Znode::new(n.data.clone(), n.acl.clone(), n.stat.clone()),
+                )
+            })
+            .collect();
+        DataTree::from_parts(
+            TreeConfig::default(),
+            nodes.into_iter(),
+            std::iter::empty(),
+            last_zxid,
+            0,
+        )
+    }
+
+    #[test]
+    fn a_snapshot_stream_becomes_a_restore_txn() {
+        let image =
+            restore_image(&stream_of(&tree_at(0x5_0000_0010)), SourceConfig::default()).unwrap();
+        assert_eq!(
+            image.last_zxid, 0x5_0000_0010,
+            "the stream's lastProcessedZxid"
+        );
+        assert_eq!(image.znodes, 4);
+        assert!(matches!(
+            image.txn,
+            TxnKind::Restore {
+                last_zxid: 0x5_0000_0010,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn zxids_near_the_limit_are_refused() {
+        let err = restore_image(&stream_of(&tree_at(i64::MAX - 5)), SourceConfig::default())
+            .err()
+            .expect("refused");
+        assert!(err.0.contains("outside"), "{err}");
+    }
+
+    #[test]
+    fn what_is_not_a_snapshot_is_an_error_not_a_panic() {
+        for junk in [&b""[..], b"ZKSN", b"\x1f\x8b\x08\x00junk", &[0xff; 64]] {
+            assert!(restore_image(junk, SourceConfig::default()).is_err());
+        }
+    }
 }

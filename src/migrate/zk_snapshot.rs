@@ -150,63 +150,87 @@ pub fn read_snapshot(path: &Path) -> Result<ZkSnapshot> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let stream = match Compression::of(name) {
         Compression::None => raw,
-        c => decompress(&raw, c).map_err(|e| Error::new(format!("{}: {e}", path.display())))?,
+        c => decompress(&raw, c, usize::MAX)
+            .map_err(|e| Error::new(format!("{}: {e}", path.display())))?,
     };
     decode_snapshot(&stream, zxid).map_err(|e| Error::new(format!("{}: {e}", path.display())))
 }
 
-/// The checksummed stream inside a (possibly compressed) snapshot file.
-pub fn decompress(raw: &[u8], compression: Compression) -> std::result::Result<Vec<u8>, String> {
+/// The checksummed stream inside a (possibly compressed) snapshot file, refused when it
+/// would be longer than `limit` bytes (a stream posted to the AdminServer could be a
+/// decompression bomb).
+pub fn decompress(
+    raw: &[u8],
+    compression: Compression,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    let too_long = || format!("the decompressed snapshot is longer than {limit} bytes");
     match compression {
+        Compression::None if raw.len() > limit => Err(too_long()),
         Compression::None => Ok(raw.to_vec()),
         Compression::Gzip => {
-            let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
+            let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
             flate2::read::MultiGzDecoder::new(raw)
+                .take((limit as u64).saturating_add(1))
                 .read_to_end(&mut out)
                 .map_err(|e| format!("gzip: {e}"))?;
+            if out.len() > limit {
+                return Err(too_long());
+            }
             Ok(out)
         }
-        Compression::Snappy => unsnappy(raw),
+        Compression::Snappy => unsnappy(raw, limit).map_err(|e| e.unwrap_or_else(too_long)),
     }
 }
 
 /// snappy-java's `SnappyInputStream` framing: header, then `int len` + raw block
-/// chunks; a header may appear again (concatenated streams).
-fn unsnappy(raw: &[u8]) -> std::result::Result<Vec<u8>, String> {
+/// chunks; a header may appear again (concatenated streams). `Err(None)`: longer
+/// than `limit`.
+fn unsnappy(raw: &[u8], limit: usize) -> std::result::Result<Vec<u8>, Option<String>> {
     let mut out = Vec::with_capacity(raw.len().saturating_mul(3));
     let mut pos = 0usize;
     let mut decoder = snap::raw::Decoder::new();
     while pos < raw.len() {
         if raw[pos..].starts_with(&SNAPPY_MAGIC) {
             if raw.len() - pos < SNAPPY_HEADER_LEN {
-                return Err(format!("snappy: truncated stream header at byte {pos}"));
+                return Err(Some(format!(
+                    "snappy: truncated stream header at byte {pos}"
+                )));
             }
             pos += SNAPPY_HEADER_LEN;
             continue;
         }
         if pos == 0 {
-            return Err("snappy: missing stream header".into());
+            return Err(Some("snappy: missing stream header".into()));
         }
         let Some(len_bytes) = raw.get(pos..pos + 4) else {
-            return Err(format!("snappy: truncated chunk length at byte {pos}"));
+            return Err(Some(format!(
+                "snappy: truncated chunk length at byte {pos}"
+            )));
         };
         let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
-        let len =
-            usize::try_from(len).map_err(|_| format!("snappy: bad chunk length at byte {pos}"))?;
+        let len = usize::try_from(len)
+            .map_err(|_| Some(format!("snappy: bad chunk length at byte {pos}")))?;
         let start = pos + 4;
         let Some(block) = raw.get(start..start.saturating_add(len)) else {
-            return Err(format!("snappy: truncated chunk at byte {pos}"));
+            return Err(Some(format!("snappy: truncated chunk at byte {pos}")));
         };
-        let n = snap::raw::decompress_len(block).map_err(|e| format!("snappy: byte {pos}: {e}"))?;
+        let n = snap::raw::decompress_len(block)
+            .map_err(|e| Some(format!("snappy: byte {pos}: {e}")))?;
         // snappy-java writes 32 KB blocks; refuse absurd claims before allocating.
         if n > MAX_SNAPPY_BLOCK {
-            return Err(format!("snappy: block at byte {pos} claims {n} bytes"));
+            return Err(Some(format!(
+                "snappy: block at byte {pos} claims {n} bytes"
+            )));
+        }
+        if out.len().saturating_add(n) > limit {
+            return Err(None);
         }
         let at = out.len();
         out.resize(at + n, 0);
         decoder
             .decompress(block, &mut out[at..])
-            .map_err(|e| format!("snappy: byte {pos}: {e}"))?;
+            .map_err(|e| Some(format!("snappy: byte {pos}: {e}")))?;
         pos = start + len;
     }
     Ok(out)
@@ -643,7 +667,13 @@ mod tests {
         assert!(!is_valid_snapshot(&dir.path().join("snapshot.a.gz")).unwrap());
         // A truncated snappy chunk is an error, not a panic.
         let s = snappy_java(&plain, 50);
-        assert!(decompress(&s[..s.len() - 3], Compression::Snappy).is_err());
+        assert!(decompress(&s[..s.len() - 3], Compression::Snappy, usize::MAX).is_err());
+        // A limit refuses a stream that inflates past it.
+        assert!(decompress(&s, Compression::Snappy, plain.len() - 1).is_err());
+        assert_eq!(
+            decompress(&s, Compression::Snappy, plain.len()).unwrap(),
+            plain
+        );
         assert_eq!(Compression::of("snapshot.1f"), Compression::None);
     }
 }

@@ -23,6 +23,7 @@ use super::codec::{Frame, FrameCodec, FrameError};
 use crate::admin;
 use crate::server::dispatcher::{Dispatcher, Flow};
 use crate::server::registry::{Backlog, ConnHandle, Outbound};
+use crate::server::throttle::Handshake;
 use crate::server::{record_frame, Server};
 use crate::session::{generate_password, password_matches};
 use crate::tree::Reply;
@@ -81,8 +82,14 @@ pub async fn serve<R, W>(
     let done = CancellationToken::new();
     let writer = tokio::spawn(write_loop(wr, rx, backlog, done.clone()));
 
+    let restores = server.restores_seen();
     if handshake(&server, &conn, &packet).await {
         server.connections.insert(conn.clone());
+        if server.restores_seen() != restores {
+            // A restore replaced the tree while this session was being set up: it may
+            // not be in the new table, and the restore closed every other connection.
+            conn.close();
+        }
         read_loop(&server, &conn, &mut frames, &done).await;
         server.connections.remove(conn.id);
         server.watches.lock().remove_connection(conn.id);
@@ -105,7 +112,12 @@ async fn handshake(server: &Arc<Server>, conn: &Arc<ConnHandle>, packet: &[u8]) 
             return false;
         }
     };
-    if !server.overload.admit_connection(req.session_id != 0) {
+    let handshake = match req.session_id {
+        0 if server.local_sessions_on() => Handshake::NewLocalSession,
+        0 => Handshake::NewSession,
+        _ => Handshake::Reattach,
+    };
+    if !server.overload.admit_connection(handshake) {
         // ZooKeeper's ClientCnxnLimitException: connection_rejected, the connection closed.
         crate::admin::metrics::CONNECTION_REJECTED.inc();
         static LOG: crate::server::RateLog = crate::server::RateLog::new();
@@ -316,8 +328,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     tokio::pin!(closed, shutdown);
     let mut draining = server.draining.is_cancelled();
     let backlog = conn.backlog().clone();
-    // This connection's share of the server's outstanding requests, as last reported.
-    let mut reported = 0;
+    // This connection's share of the server's outstanding requests.
+    let mut share = server.overload.share();
     loop {
         // Over globalOutstandingLimit with requests of its own outstanding (whose answer
         // will wake this loop): read no more until one of them is answered.
@@ -365,13 +377,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         conn.stats
             .queued
             .store(outstanding as u64, Ordering::Relaxed);
-        server.overload.moved(reported, outstanding);
-        reported = outstanding;
+        share.report(outstanding);
         if flow == Flow::Close {
             break;
         }
     }
-    server.overload.moved(reported, 0);
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(

@@ -93,17 +93,49 @@ impl Ensemble {
         self.owners.lock().remove(&session_id);
     }
 
+    /// Every session's owner forgotten (a new term, or a restore replaced the table).
+    pub fn forget_owners(&self) {
+        self.owners.lock().clear();
+    }
+
     fn note_features(&self, from: u64, level: u32) {
         self.features.lock().insert(from, (level, Instant::now()));
     }
 }
 
+/// The feature level a member must have to decode a txn of this kind, if any.
+fn required_level(kind: &TxnKind) -> Option<u32> {
+    match kind {
+        TxnKind::Restore { .. } | TxnKind::DigestCheck { .. } => Some(RESTORE_AND_DIGEST_CHECK),
+        TxnKind::UpgradeSession { .. } => Some(LOCAL_SESSIONS),
+        _ => None,
+    }
+}
+
+fn upgrade_hint(level: u32) -> &'static str {
+    if level >= LOCAL_SESSIONS {
+        "finish the rolling upgrade before turning localSessionsEnabled on"
+    } else {
+        "finish the rolling upgrade first"
+    }
+}
+
 impl Server {
+    /// Whether member `id` has told this one, lately, that it understands `level`.
+    fn member_understands(&self, id: u64, level: u32) -> bool {
+        self.ensemble.as_ref().is_none_or(|e| {
+            e.features
+                .lock()
+                .get(&id)
+                .is_some_and(|(l, at)| *l >= level && at.elapsed() < FEATURES_FRESH)
+        })
+    }
+
     /// Whether every other member of the current membership (voters and learners) has
     /// told this one, lately, that it understands feature `level`: the gate for log
     /// entries an older release cannot decode. Always true on a standalone server.
     pub fn ensemble_understands(&self, level: u32) -> bool {
-        let (Some(ensemble), Some(raft)) = (self.ensemble.as_ref(), self.raft()) else {
+        let (Some(_), Some(raft)) = (self.ensemble.as_ref(), self.raft()) else {
             return true;
         };
         let metrics = raft.metrics().borrow_watched().clone();
@@ -113,14 +145,10 @@ impl Server {
             .nodes()
             .map(|(id, _)| *id)
             .collect();
-        let seen = ensemble.features.lock();
         let me = self.config.server_id;
-        members.iter().all(|id| {
-            *id == me
-                || seen
-                    .get(id)
-                    .is_some_and(|(l, at)| *l >= level && at.elapsed() < FEATURES_FRESH)
-        })
+        members
+            .iter()
+            .all(|id| *id == me || self.member_understands(*id, level))
     }
 }
 
@@ -202,6 +230,17 @@ impl Server {
                 .await
                 .map_err(io::Error::other);
         }
+        if let Some(level) = required_level(&proposal.txn.kind) {
+            // An older leader could not even decode the request (it would drop the link
+            // and every write in flight on it).
+            let leader = self.leader().await?;
+            if !self.member_understands(leader, level) {
+                return Err(io::Error::other(format!(
+                    "the leader runs an older zkd: {}",
+                    upgrade_hint(level)
+                )));
+            }
+        }
         match self.ask_leader(AppRequest::Propose(proposal)).await? {
             AppResponse::Proposed(Ok(())) => Ok(()),
             AppResponse::Proposed(Err(e)) => Err(io::Error::other(e)),
@@ -213,23 +252,14 @@ impl Server {
         let raft = self
             .raft()
             .ok_or_else(|| AppError::Other("consensus is not running".into()))?;
-        if matches!(proposal.txn.kind, TxnKind::UpgradeSession { .. })
-            && !self.ensemble_understands(LOCAL_SESSIONS)
-        {
-            return Err(AppError::Other(
-                "a member runs an older zkd, which cannot upgrade a local session: finish \
-                 the rolling upgrade before enabling localSessionsEnabled"
-                    .into(),
-            ));
-        }
-        if matches!(proposal.txn.kind, TxnKind::Restore { .. })
-            && !self.ensemble_understands(RESTORE_AND_DIGEST_CHECK)
-        {
-            return Err(AppError::Other(
-                "a member runs an older zkd, which cannot apply a restore (or has not been \
-                 heard from lately): finish the rolling upgrade first"
-                    .into(),
-            ));
+        if let Some(level) = required_level(&proposal.txn.kind) {
+            if !self.ensemble_understands(level) {
+                return Err(AppError::Other(format!(
+                    "a member runs an older zkd, which cannot apply this entry (or has not \
+                     been heard from lately): {}",
+                    upgrade_hint(level)
+                )));
+            }
         }
         if let Some(ensemble) = &self.ensemble {
             // The leader's own txns (expiry, reaping) have no origin and no owner check.
@@ -589,7 +619,7 @@ impl Server {
     async fn become_leader(self: &Arc<Self>, raft: &Raft) {
         // Session clocks restart on first use in the new term (`leader_tracker`).
         if let Some(e) = &self.ensemble {
-            e.owners.lock().clear();
+            e.forget_owners();
         }
         // A tree that came from an import or a forced recovery is not in the log (its
         // zxid base is above zero while the log still starts at index 0): snapshot and
@@ -661,7 +691,9 @@ impl Server {
     }
 }
 
-/// Whether a member replaying this log from its start ends up with this tree.
+/// Whether a member replaying this log from its start ends up with this tree. (After
+/// an AdminServer restore the zxid base is above zero too: the first leader change then
+/// takes a snapshot and purges the log, which also drops the restore's large entry.)
 fn log_holds_tree(server: &Server, raft: &Raft) -> bool {
     crate::consensus::zxid_base(&server.storage) == 0
         || raft.metrics().borrow_watched().purged.is_some()

@@ -118,6 +118,8 @@ pub struct Server {
     storage_failure: OnceLock<String>,
     next_origin: AtomicU64,
     next_conn: AtomicU64,
+    /// Restores applied by this process (see [`Server::restores_seen`]).
+    restores: AtomicU64,
     raft: OnceLock<Raft>,
     /// Present when zoo.cfg lists an ensemble.
     pub ensemble: Option<ensemble::Ensemble>,
@@ -209,6 +211,7 @@ impl Server {
                 ((config_server_id & 0xff_ffff) << ORIGIN_MEMBER_SHIFT) | first_origin_counter(),
             ),
             next_conn: AtomicU64::new(1),
+            restores: AtomicU64::new(0),
             raft: OnceLock::new(),
             ensemble,
         });
@@ -363,6 +366,12 @@ impl Server {
         }
     }
 
+    /// How many restores this process has applied: a connection whose handshake spans
+    /// one is closed (its session belongs to the tree that was replaced).
+    pub fn restores_seen(&self) -> u64 {
+        self.restores.load(Ordering::Acquire)
+    }
+
     /// Whether new sessions are local to this member (`localSessionsEnabled`, which
     /// ZooKeeper only honours in an ensemble).
     pub fn local_sessions_on(&self) -> bool {
@@ -488,8 +497,12 @@ impl Server {
     /// saw, and hear of what changed since); any other client is told its session
     /// expired.
     fn restored(&self, tree: &DataTree) {
+        self.restores.fetch_add(1, Ordering::AcqRel);
         let sessions = tree.sessions().map(|(id, s)| (id, s.timeout_ms));
         self.sessions.lock().replace(sessions, Instant::now());
+        if let Some(ensemble) = &self.ensemble {
+            ensemble.forget_owners();
+        }
         let conns = self.connections.all();
         for conn in &conns {
             conn.close();

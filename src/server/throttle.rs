@@ -46,8 +46,17 @@ impl Overload {
         }
     }
 
+    /// A connection's share of the requests in flight, reported as it changes and
+    /// taken back when the share is dropped (however the connection ends).
+    pub fn share(&self) -> Share<'_> {
+        Share {
+            overload: self,
+            reported: 0,
+        }
+    }
+
     /// A connection's own count of outstanding requests went from `before` to `after`.
-    pub fn moved(&self, before: usize, after: usize) {
+    fn moved(&self, before: usize, after: usize) {
         if after > before {
             self.in_flight.fetch_add(after - before, Ordering::Relaxed);
         } else {
@@ -65,9 +74,43 @@ impl Overload {
         may_read(own, self.in_flight(), self.limit)
     }
 
-    /// Whether a handshake may go on (a reattach when `reattach`).
-    pub fn admit_connection(&self, reattach: bool) -> bool {
-        self.connections.admit(reattach, Instant::now())
+    /// Whether a handshake may go on: a reattach, a new local session or a new
+    /// ensemble-wide one, which weigh differently with `connection_throttle_weight_enabled`.
+    pub fn admit_connection(&self, kind: Handshake) -> bool {
+        self.connections.admit(kind, Instant::now())
+    }
+
+    /// BLUE's current drop chance (`connection_drop_probability`).
+    pub fn drop_probability(&self) -> f64 {
+        self.connections.bucket.lock().drop
+    }
+}
+
+/// What a handshake asks for, for the connection throttle's weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    NewSession,
+    NewLocalSession,
+    Reattach,
+}
+
+/// One connection's share of [`Overload`]'s requests in flight.
+pub struct Share<'a> {
+    overload: &'a Overload,
+    reported: usize,
+}
+
+impl Share<'_> {
+    /// The connection now has `outstanding` requests read and not yet answered.
+    pub fn report(&mut self, outstanding: usize) {
+        self.overload.moved(self.reported, outstanding);
+        self.reported = outstanding;
+    }
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        self.overload.moved(self.reported, 0);
     }
 }
 
@@ -91,7 +134,8 @@ fn may_read(own: usize, in_flight: usize, limit: usize) -> bool {
 
 /// ZooKeeper's BlueThrottle.
 struct ConnectionThrottle {
-    weights: Option<(u64, u64)>,
+    /// (new session, new local session, reattach), with weights enabled.
+    weights: Option<(u64, u64, u64)>,
     bucket: Mutex<Bucket>,
 }
 
@@ -113,7 +157,7 @@ struct Bucket {
 
 impl ConnectionThrottle {
     fn new(cfg: &LimitsConfig, now: Instant, seed: u64) -> ConnectionThrottle {
-        let (global, _, renew) = cfg.session_weights();
+        let (global, local, renew) = cfg.session_weights();
         let scale = if cfg.connection_throttle_weight_enabled {
             global
         } else {
@@ -123,7 +167,7 @@ impl ConnectionThrottle {
         ConnectionThrottle {
             weights: cfg
                 .connection_throttle_weight_enabled
-                .then_some((global, renew)),
+                .then_some((global, local, renew)),
             bucket: Mutex::new(Bucket {
                 max_tokens,
                 fill_time_ms: cfg.connection_throttle_fill_time_ms.max(1),
@@ -141,18 +185,13 @@ impl ConnectionThrottle {
         }
     }
 
-    /// May a handshake go on? A new session (`reattach` false) or a reattach, which
-    /// weigh differently with `connection_throttle_weight_enabled`.
-    fn admit(&self, reattach: bool, now: Instant) -> bool {
-        let need = match self.weights {
-            None => 1,
-            Some((global, renew)) => {
-                if reattach {
-                    renew
-                } else {
-                    global
-                }
-            }
+    /// May a handshake go on? ZooKeeper's `processConnectRequest` weights.
+    fn admit(&self, kind: Handshake, now: Instant) -> bool {
+        let need = match (self.weights, kind) {
+            (None, _) => 1,
+            (Some((global, _, _)), Handshake::NewSession) => global,
+            (Some((_, local, _)), Handshake::NewLocalSession) => local,
+            (Some((_, _, renew)), Handshake::Reattach) => renew,
         };
         self.bucket.lock().check(need, now)
     }
@@ -227,23 +266,23 @@ mod tests {
     fn the_bucket_allows_a_burst_then_its_fill_rate() {
         let t0 = Instant::now();
         let t = ConnectionThrottle::new(&cfg(3, 100, 1), t0, 7);
-        assert!((0..3).all(|_| t.admit(false, t0)));
-        assert!(!t.admit(false, t0));
-        assert!(!t.admit(true, t0 + Duration::from_millis(100)));
+        assert!((0..3).all(|_| t.admit(Handshake::NewSession, t0)));
+        assert!(!t.admit(Handshake::NewSession, t0));
+        assert!(!t.admit(Handshake::Reattach, t0 + Duration::from_millis(100)));
         // One token per 100 ms once more than the fill time has passed.
-        assert!(t.admit(false, t0 + Duration::from_millis(101)));
-        assert!(!t.admit(false, t0 + Duration::from_millis(150)));
+        assert!(t.admit(Handshake::NewSession, t0 + Duration::from_millis(101)));
+        assert!(!t.admit(Handshake::NewSession, t0 + Duration::from_millis(150)));
         // Never more than the bucket holds.
         let later = t0 + Duration::from_secs(60);
-        assert!((0..3).all(|_| t.admit(false, later)));
-        assert!(!t.admit(false, later));
+        assert!((0..3).all(|_| t.admit(Handshake::NewSession, later)));
+        assert!(!t.admit(Handshake::NewSession, later));
     }
 
     #[test]
     fn zero_tokens_is_off() {
         let t0 = Instant::now();
         let t = ConnectionThrottle::new(&LimitsConfig::default(), t0, 7);
-        assert!((0..10_000).all(|_| t.admit(false, t0)));
+        assert!((0..10_000).all(|_| t.admit(Handshake::NewSession, t0)));
     }
 
     #[test]
@@ -255,11 +294,11 @@ mod tests {
         };
         // 2 × 3 tokens: two new sessions, or three reattaches.
         let t = ConnectionThrottle::new(&c, t0, 7);
-        assert!(t.admit(false, t0) && t.admit(false, t0));
-        assert!(!t.admit(true, t0));
+        assert!(t.admit(Handshake::NewSession, t0) && t.admit(Handshake::NewSession, t0));
+        assert!(!t.admit(Handshake::Reattach, t0));
         let t = ConnectionThrottle::new(&c, t0, 7);
-        assert!((0..3).all(|_| t.admit(true, t0)));
-        assert!(!t.admit(true, t0));
+        assert!((0..3).all(|_| t.admit(Handshake::Reattach, t0)));
+        assert!(!t.admit(Handshake::Reattach, t0));
     }
 
     #[test]
@@ -271,10 +310,10 @@ mod tests {
             ..cfg(1, 1_000_000, 1)
         };
         let t = ConnectionThrottle::new(&c, t0, 7);
-        assert!(t.admit(false, t0));
+        assert!(t.admit(Handshake::NewSession, t0));
         // Empty for two freeze periods: the chance reaches 1 and every draw drops.
-        let _ = t.admit(false, t0 + Duration::from_millis(11));
-        let _ = t.admit(false, t0 + Duration::from_millis(22));
+        let _ = t.admit(Handshake::NewSession, t0 + Duration::from_millis(11));
+        let _ = t.admit(Handshake::NewSession, t0 + Duration::from_millis(22));
         assert_eq!(t.bucket.lock().drop, 1.0);
     }
 
