@@ -81,9 +81,9 @@ pub enum TxnKind {
         sessions: Vec<(i64, i32)>,
         nodes: Vec<(String, Bytes)>,
     },
-    /// The leader's tree digest after `zxid`: every member compares its own at that
-    /// zxid when it applies this (ZooKeeper's per-txn digest, every 128 zxids). Changes
-    /// nothing.
+    /// The leader's tree digest after `zxid` (a multiple of 128: an entry of its digest
+    /// history): every member compares its own entry for that zxid when it applies this
+    /// (ZooKeeper's per-txn digest, every 128 zxids). Changes nothing.
     DigestCheck { zxid: i64, digest: i64 },
     /// A local session (`localSessionsEnabled`) becomes an ensemble-wide one: the
     /// session `Txn::session_id` joins the session table with its id and timeout, as

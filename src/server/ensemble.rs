@@ -430,13 +430,10 @@ impl PeerService for PeerHandler {
     }
 }
 
-/// How many zxids apart the leader proposes its digest for every member to check.
-const DIGEST_CHECK_INTERVAL: i64 = 128;
-
-/// Leader: every [`DIGEST_CHECK_INTERVAL`] zxids, propose the tree's digest at its newest
-/// zxid ([`TxnKind::DigestCheck`]), so that every member compares its own (ZooKeeper
-/// carries the digest in every txn). Only once every member understands the entry, and
-/// only with `digest.enabled`.
+/// Leader: whenever its digest history (the tree's digest every 128 zxids, ZooKeeper's
+/// digest log) has a newer entry, propose it ([`TxnKind::DigestCheck`]) so that every
+/// member compares its own entry for that zxid (ZooKeeper carries the digest in every
+/// txn). Only once every member understands the entry, and only with `digest.enabled`.
 pub(super) async fn propose_digest_checks(server: Arc<Server>) {
     if !server.config.digest_enabled {
         return;
@@ -449,13 +446,11 @@ pub(super) async fn propose_digest_checks(server: Arc<Server>) {
         if server.leading_epoch().is_none() {
             continue;
         }
-        let (zxid, digest) = {
-            let tree = server.tree.read();
-            (tree.last_zxid(), tree.digest())
+        let newest = server.tree.read().digest_history().last();
+        let Some((zxid, digest)) = newest.filter(|&(zxid, _)| zxid > last) else {
+            continue;
         };
-        if zxid < last.saturating_add(DIGEST_CHECK_INTERVAL)
-            || !server.ensemble_understands(RESTORE_AND_DIGEST_CHECK)
-        {
+        if !server.ensemble_understands(RESTORE_AND_DIGEST_CHECK) {
             continue;
         }
         last = zxid;

@@ -13,10 +13,10 @@
 //! Every 128th zxid the digest is noted in a history of the last 1,024 (ZooKeeper's
 //! `digestLog`), which the `hash` four-letter word and admin command show.
 //!
-//! The digest after each of the last [`RECENT`] zxids is kept too: in an ensemble the
-//! leader proposes its digest at one of its zxids ([`crate::txn::TxnKind::DigestCheck`])
-//! and every member compares it with its own at that zxid when it applies the check
-//! ([`DigestCheck`]): ZooKeeper's digest in every txn, at an interval.
+//! In an ensemble the leader proposes the newest entry of its history
+//! ([`crate::txn::TxnKind::DigestCheck`]) and every member compares it with its own
+//! entry for that zxid when it applies the check ([`DigestCheck`]): ZooKeeper's digest
+//! in every txn, at the history's interval, at no cost per txn.
 
 use std::collections::VecDeque;
 
@@ -31,10 +31,6 @@ const LOG_INTERVAL: i64 = 128;
 /// ZooKeeper's `DataTree.DIGEST_LOG_LIMIT`.
 const LOG_LIMIT: usize = 1024;
 
-/// How many of the latest zxids' digests are kept for checks against the leader's: the
-/// check is proposed after its zxid, with at most the requests in flight in between.
-const RECENT: usize = 8192;
-
 /// A member's verdict on the leader's digest at a zxid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DigestCheck {
@@ -42,8 +38,9 @@ pub enum DigestCheck {
     Matched,
     /// This member's tree differs from the leader's at `zxid`.
     Mismatched { zxid: i64, leader: i64, mine: i64 },
-    /// This member has no digest for that zxid (digests off here, or the zxid is older
-    /// than its last restart, snapshot install or restore, or than [`RECENT`] zxids).
+    /// This member has no digest for that zxid (digests off here, or the zxid is not in
+    /// its history: older than its last restart, snapshot install or restore, or than
+    /// the history's 1,024 entries).
     Unknown,
 }
 
@@ -95,8 +92,6 @@ pub(crate) struct TreeDigest {
     enabled: bool,
     value: i64,
     log: VecDeque<(i64, i64)>,
-    /// (zxid, digest after it) for the latest [`RECENT`] zxids, oldest first.
-    recent: VecDeque<(i64, i64)>,
 }
 
 impl TreeDigest {
@@ -123,17 +118,9 @@ impl TreeDigest {
         }
     }
 
-    /// After a txn: keep the digest for checks, and in the history when the zxid is a
-    /// multiple of 128.
+    /// After a txn: note the digest when the zxid is a multiple of 128.
     pub(crate) fn applied(&mut self, zxid: i64) {
-        if !self.enabled {
-            return;
-        }
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((zxid, self.value));
-        if zxid % LOG_INTERVAL == 0 {
+        if self.enabled && zxid % LOG_INTERVAL == 0 {
             self.log.push_back((zxid, self.value));
             if self.log.len() > LOG_LIMIT {
                 self.log.pop_front();
@@ -141,15 +128,15 @@ impl TreeDigest {
         }
     }
 
-    /// The leader's `digest` at `zxid` against this tree's.
+    /// The leader's `digest` at `zxid` (an entry of its history) against this tree's.
     pub(crate) fn check(&self, zxid: i64, digest: i64) -> DigestCheck {
         // zxids only grow: a binary search finds it.
-        match self.recent.binary_search_by_key(&zxid, |&(z, _)| z) {
-            Ok(i) if self.recent[i].1 == digest => DigestCheck::Matched,
+        match self.log.binary_search_by_key(&zxid, |&(z, _)| z) {
+            Ok(i) if self.log[i].1 == digest => DigestCheck::Matched,
             Ok(i) => DigestCheck::Mismatched {
                 zxid,
                 leader: digest,
-                mine: self.recent[i].1,
+                mine: self.log[i].1,
             },
             Err(_) => DigestCheck::Unknown,
         }

@@ -121,13 +121,19 @@ fn every_128th_zxid_is_noted() {
 
 #[test]
 fn a_digest_check_compares_this_trees_digest_at_the_leaders_zxid() {
-    let mut leader = H::new();
-    let mut member = H::new();
-    for h in [&mut leader, &mut member] {
+    // Two trees through the same txns up to zxid 128, an entry of the digest history.
+    let run = |h: &mut H, data: &[u8]| {
         h.create("/a", 0).unwrap();
-        h.set_data("/a", b"v", -1).unwrap();
-    }
-    let (zxid, digest) = (leader.zxid, leader.tree.digest());
+        while h.zxid < 128 {
+            h.set_data("/a", data, -1).unwrap();
+        }
+    };
+    let (mut leader, mut member, mut diverged) = (H::new(), H::new(), H::new());
+    run(&mut leader, b"v");
+    run(&mut member, b"v");
+    run(&mut diverged, b"other");
+    let (zxid, digest) = leader.tree.digest_history().last().unwrap();
+    assert_eq!(zxid, 128);
     let check = |zxid, digest| TxnKind::DigestCheck { zxid, digest };
     let a = member.apply(check(zxid, digest));
     assert_eq!(a.reply, Reply::DigestChecked(DigestCheck::Matched));
@@ -136,10 +142,7 @@ fn a_digest_check_compares_this_trees_digest_at_the_leaders_zxid() {
         "a check changes nothing"
     );
     // A member whose tree differs at that zxid says so, with both values.
-    let mut diverged = H::new();
-    diverged.create("/a", 0).unwrap();
-    diverged.set_data("/a", b"other", -1).unwrap();
-    let mine = diverged.tree.digest();
+    let (_, mine) = diverged.tree.digest_history().last().unwrap();
     let a = diverged.apply(check(zxid, digest));
     assert_eq!(
         a.reply,
@@ -149,14 +152,14 @@ fn a_digest_check_compares_this_trees_digest_at_the_leaders_zxid() {
             mine
         })
     );
-    // A zxid this tree has no digest for (older than its history, or never seen).
-    let a = member.apply(check(zxid + 1000, digest));
+    // A zxid this tree has no entry for.
+    let a = member.apply(check(zxid + 1, digest));
     assert_eq!(a.reply, Reply::DigestChecked(DigestCheck::Unknown));
     let mut off = H::with(TreeConfig {
         digest_enabled: false,
         ..TreeConfig::default()
     });
-    off.create("/a", 0).unwrap();
-    let a = off.apply(check(off.zxid, digest));
+    run(&mut off, b"v");
+    let a = off.apply(check(zxid, digest));
     assert_eq!(a.reply, Reply::DigestChecked(DigestCheck::Unknown));
 }
