@@ -29,6 +29,7 @@ APT_PACKAGES=(
     zktop tmux                 # zktop.sh: the 4lw monitor, in a pseudo-terminal
     python3-prometheus-client  # tests/operator.rs parses /metrics with it
     maven                      # fetches the Maven bundles (compat-tests/maven)
+    openssl                    # X.509 v1 certificates and s_client (tests/tls.rs), stores (security.sh)
 )
 
 need_apt() {

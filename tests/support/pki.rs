@@ -16,6 +16,7 @@ use rcgen::{
 pub struct Ca {
     pub name: String,
     pub pem: String,
+    key_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -39,6 +40,7 @@ impl Ca {
         Ca {
             name: name.to_string(),
             pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             issuer: Issuer::new(params, key),
         }
     }
@@ -84,6 +86,58 @@ impl Ca {
         Leaf {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// An X.509 **v1** client certificate for `cn`, signed by this CA with the openssl
+    /// command line (`openssl x509 -req` without extensions makes v1, which rcgen never
+    /// does): what operators get from many older how-tos.
+    pub fn v1_client(&self, dir: &Path, cn: &str) -> Leaf {
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let (ca_cert, ca_key) = (
+            format!("{}-v1ca.pem", self.name),
+            format!("{}-v1ca.key", self.name),
+        );
+        std::fs::write(dir.join(&ca_cert), &self.pem).expect("write CA");
+        std::fs::write(dir.join(&ca_key), &self.key_pem).expect("write CA key");
+        let (key, csr, cert) = (
+            format!("{cn}.key"),
+            format!("{cn}.csr"),
+            format!("{cn}.pem"),
+        );
+        let subject = format!("/CN={cn}");
+        run(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ]
+        .into_iter()
+        .chain(["-keyout", &key, "-subj", &subject, "-out", &csr])
+        .collect::<Vec<_>>());
+        run(&[
+            "x509", "-req", "-in", &csr, "-CA", &ca_cert, "-CAkey", &ca_key,
+        ]
+        .into_iter()
+        .chain(["-set_serial", "7", "-days", "2", "-out", &cert])
+        .collect::<Vec<_>>());
+        Leaf {
+            cert_pem: std::fs::read_to_string(dir.join(&cert)).expect("read certificate"),
+            key_pem: std::fs::read_to_string(dir.join(&key)).expect("read key"),
         }
     }
 
