@@ -103,8 +103,11 @@ pub struct Share<'a> {
 impl Share<'_> {
     /// The connection now has `outstanding` requests read and not yet answered.
     pub fn report(&mut self, outstanding: usize) {
-        self.overload.moved(self.reported, outstanding);
-        self.reported = outstanding;
+        // Most turns of a read loop change nothing: no shared write for those.
+        if outstanding != self.reported {
+            self.overload.moved(self.reported, outstanding);
+            self.reported = outstanding;
+        }
     }
 }
 
