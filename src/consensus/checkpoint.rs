@@ -84,7 +84,7 @@ impl Checkpoint {
         let found: Vec<Option<Znode>> = tree
             .get_sorted(&paths)
             .into_iter()
-            .map(|n| n.map(|n| Znode::new(n.data.clone(), n.acl.clone(), n.stat.clone())))
+            .map(|n| n.map(Znode::without_children))
             .collect();
         let nodes = paths.into_iter().zip(found).collect();
         let sessions = dirty

@@ -131,12 +131,7 @@ mod tests {
         let fresh = DataTree::new(TreeConfig::default());
         let nodes: Vec<_> = fresh
             .iter_nodes()
-            .map(|(p, n)| {
-                (
-                    p,
-                    crate::tree::Znode::new(n.data.clone(), n.acl.clone(), n.stat.clone()),
-                )
-            })
+            .map(|(p, n)| (p, n.without_children()))
             .collect();
         DataTree::from_parts(
             TreeConfig::default(),

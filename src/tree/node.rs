@@ -94,6 +94,12 @@ impl Znode {
         }
     }
 
+    /// This node without its children: data and ACL shared, nothing copied (what a
+    /// checkpoint, a restore or a snapshot takes of a node).
+    pub fn without_children(&self) -> Znode {
+        Znode::new(self.data.clone(), self.acl.clone(), self.stat.clone())
+    }
+
     /// The data as a reply buffer (no copy).
     pub fn data_bytes(&self) -> Option<Bytes> {
         self.data.clone().map(Bytes::from_owner)

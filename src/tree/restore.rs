@@ -42,7 +42,7 @@ impl DataTree {
             }
         }
         if let Some(config) = self.get(CONFIG_PATH) {
-            let kept = Znode::new(config.data.clone(), config.acl.clone(), config.stat.clone());
+            let kept = config.without_children();
             decoded.push((CONFIG_PATH.to_string(), kept));
             decoded.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }

@@ -9,7 +9,7 @@ fn image(h: &H) -> TxnKind {
         .tree
         .iter_nodes()
         .map(|(p, n)| {
-            let copy = Znode::new(n.data.clone(), n.acl.clone(), n.stat.clone());
+            let copy = n.without_children();
             (p, copy.encode().freeze())
         })
         .collect();
