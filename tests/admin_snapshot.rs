@@ -20,14 +20,6 @@ use zookeeper_client as zk;
 
 const SUPER: (&str, &str) = ("Authorization", "digest super:test");
 
-fn name(reference: bool) -> &'static str {
-    if reference {
-        "Apache ZooKeeper"
-    } else {
-        "zkd"
-    }
-}
-
 /// A server with its AdminServer on a free port (and the rate limits' interval, when
 /// given, as zkServer.sh users pass it: a `-D` flag).
 fn start(reference: bool, interval_ms: Option<u64>, extra: &[(&str, &str)]) -> (TestServer, u16) {
@@ -121,7 +113,7 @@ async fn change_tree(c: &zk::Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_and_restore_round_trip_as_on_zookeeper() {
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let (mut server, admin) = start(reference, Some(1), &[]);
         let c = server.connect().await;
         build_tree(&c).await;
@@ -334,7 +326,7 @@ async fn snapshots_cross_between_zookeeper_and_zkd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switches_and_rate_limits_as_on_zookeeper() {
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let (_server, admin) = start(reference, None, &[]);
         let first = http(admin, "GET", "/commands/snapshot", &[SUPER], b"");
         assert_eq!(first.status, 200, "{server_name}");

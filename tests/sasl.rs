@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{try_connect, whoami, ServerOptions, TestServer};
+use common::{server_name, try_connect, whoami, ServerOptions, TestServer};
 use zookeeper_client as zk;
 
 const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
@@ -42,14 +42,6 @@ fn sasl_server(reference: bool, dir: &Path, extra: &[(&str, &str)]) -> TestServe
     })
 }
 
-fn name(reference: bool) -> &'static str {
-    if reference {
-        "Apache ZooKeeper"
-    } else {
-        "zkd"
-    }
-}
-
 async fn sasl_client(
     server: &TestServer,
     user: &str,
@@ -75,7 +67,7 @@ async fn digest_md5_identities_and_acls_as_on_zookeeper() {
     let dir = tempfile::tempdir().unwrap();
     let mut seen = Vec::new();
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let server = sasl_server(reference, dir.path(), &[]);
         let bob = sasl_client(&server, "bob", "bobsecret").await.expect("bob");
         let alice = sasl_client(&server, "alice", "alicesecret")
@@ -135,7 +127,7 @@ async fn digest_md5_identities_and_acls_as_on_zookeeper() {
 async fn wrong_passwords_fail_as_on_zookeeper() {
     let dir = tempfile::tempdir().unwrap();
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let server = sasl_server(reference, dir.path(), &[]);
         let bob = sasl_client(&server, "bob", "bobsecret").await.expect("bob");
         for (user, password) in [("bob", "wrong"), ("mallory", "whatever")] {
@@ -161,7 +153,7 @@ async fn wrong_passwords_fail_as_on_zookeeper() {
 async fn sessions_without_sasl_are_refused_when_required() {
     let dir = tempfile::tempdir().unwrap();
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let server = sasl_server(
             reference,
             dir.path(),
@@ -233,7 +225,7 @@ async fn hostile_sasl_packets_close_only_their_connection() {
     let dir = tempfile::tempdir().unwrap();
     let mut outcomes = Vec::new();
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let server = sasl_server(reference, dir.path(), &[]);
         let bob = sasl_client(&server, "bob", "bobsecret").await.expect("bob");
         let mut seen = Vec::new();
@@ -309,7 +301,7 @@ async fn sasl_without_a_jaas_section_answers_no_token() {
         for _ in 0..3 {
             let xid = raw.send(SASL, &Enc::new().buffer(b"").bytes()).await;
             let frame = raw.read_frame().await;
-            assert_eq!(frame.xid, xid, "{}", name(reference));
+            assert_eq!(frame.xid, xid, "{}", server_name(reference));
             seen.push((frame.err, frame.body));
         }
         if !reference {

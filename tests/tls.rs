@@ -14,7 +14,7 @@ mod pki;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{free_port, try_connect, whoami, ServerOptions, TestServer};
+use common::{free_port, server_name, try_connect, whoami, ServerOptions, TestServer};
 use pki::{Ca, Leaf};
 use rcgen::{DnType, DnValue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,14 +54,6 @@ fn tls_server(reference: bool, dir: &Path, ca: &Ca, extra: &[(&str, &str)]) -> (
         ..ServerOptions::default()
     });
     (server, secure)
-}
-
-fn name(reference: bool) -> &'static str {
-    if reference {
-        "Apache ZooKeeper"
-    } else {
-        "zkd"
-    }
 }
 
 /// A TLS session trusting `ca`, presenting `identity` if given.
@@ -108,7 +100,7 @@ async fn x509_identities_and_acls_as_on_zookeeper() {
 
     let mut seen = Vec::new();
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let (server, port) = tls_server(
             reference,
             dir.path(),
@@ -194,7 +186,7 @@ async fn untrusted_and_hostile_clients_are_refused_one_by_one() {
     let stranger = stranger_ca.client(&[(DnType::CommonName, "stranger".into())]);
     let expired = ca.expired_client("old");
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let (server, port) = tls_server(
             reference,
             dir.path(),
@@ -380,7 +372,7 @@ async fn port_unification_takes_plaintext_and_tls_on_one_port() {
             .expect("plaintext create");
         let secure = tls_client(server.port, &ca, None)
             .await
-            .unwrap_or_else(|e| panic!("{}: TLS on the client port: {e}", name(reference)));
+            .unwrap_or_else(|e| panic!("{}: TLS on the client port: {e}", server_name(reference)));
         let (data, _) = secure.get_data("/both").await.expect("TLS read");
         assert_eq!(data, b"plain");
         assert_eq!(
@@ -419,7 +411,7 @@ async fn renewed_certificates_are_picked_up_without_a_restart() {
             assert!(
                 Instant::now() < deadline,
                 "{}: the renewed certificate was not picked up in 30 s",
-                name(reference)
+                server_name(reference)
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -555,7 +547,7 @@ async fn a_silent_tls_handshake_is_closed() {
     let ca = Ca::new("ca");
     let good = ca.client(&[(DnType::CommonName, "good".into())]);
     for reference in [false, true] {
-        let server_name = name(reference);
+        let server_name = server_name(reference);
         let (server, port) = tls_server(reference, dir.path(), &ca, &[]);
         let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await

@@ -1088,3 +1088,12 @@ pub fn mntr_value(port: u16, key: &str) -> i64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {key} in mntr: {text}"))
 }
+
+/// What a side-by-side test calls the server it runs: the reference or zkd.
+pub fn server_name(reference: bool) -> &'static str {
+    if reference {
+        "Apache ZooKeeper"
+    } else {
+        "zkd"
+    }
+}
