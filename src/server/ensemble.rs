@@ -446,7 +446,7 @@ pub(super) async fn propose_digest_checks(server: Arc<Server>) {
         if server.leading_epoch().is_none() {
             continue;
         }
-        let newest = server.tree.read().digest_history().last();
+        let newest = server.tree.read().digest_history().next_back();
         let Some((zxid, digest)) = newest.filter(|&(zxid, _)| zxid > last) else {
             continue;
         };

@@ -142,7 +142,7 @@ impl TreeDigest {
         }
     }
 
-    pub(crate) fn history(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+    pub(crate) fn history(&self) -> impl DoubleEndedIterator<Item = (i64, i64)> + '_ {
         self.log.iter().copied()
     }
 }

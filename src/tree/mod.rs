@@ -401,7 +401,7 @@ impl DataTree {
 
     /// The digest after every 128th zxid, oldest first (ZooKeeper's digest log: the
     /// `hash` command).
-    pub fn digest_history(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+    pub fn digest_history(&self) -> impl DoubleEndedIterator<Item = (i64, i64)> + '_ {
         self.digest.history()
     }
 
